@@ -1,0 +1,82 @@
+/// The bus's tables, in the `bus` schema. Only this module reads or writes them.
+///
+/// - `events`: every published envelope, kept for the retention period (history and deduplication by id).
+/// - `subscriptions`: which subscription receives which topic.
+/// - `deliveries`: one row per (subscription, event) still to be handled; `visible_at` is both the delay/backoff
+///   time and the lease expiry, `lease_token` changes at every claim so a late acknowledgement cannot match.
+/// - `handled`: one row per (subscription, event) handled, written in the handler's transaction: the inbox that
+///   makes a duplicate a no-op, and the history timelines read.
+/// - `dead_letters`: deliveries that gave up, with the error of every attempt.
+enum BusSchema {
+    static let name = "bus"
+
+    static let migrator = SchemaMigrator(schema: name, migrations: migrations)
+
+    static let migrations: [SchemaMigration] = [
+        SchemaMigration(
+            version: 1,
+            name: "events, subscriptions, deliveries, handled, dead letters",
+            statements: [
+                """
+                CREATE TABLE bus.events (
+                    id uuid PRIMARY KEY,
+                    type text NOT NULL,
+                    version int NOT NULL,
+                    occurred_at timestamptz NOT NULL,
+                    published_at timestamptz NOT NULL DEFAULT now(),
+                    correlation_id text,
+                    causation_id uuid,
+                    traceparent text,
+                    ordering_key text,
+                    payload jsonb NOT NULL)
+                """,
+                "CREATE INDEX events_published_at ON bus.events (published_at)",
+                "CREATE INDEX events_correlation ON bus.events (correlation_id) WHERE correlation_id IS NOT NULL",
+                """
+                CREATE TABLE bus.subscriptions (
+                    topic text NOT NULL,
+                    subscription text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (topic, subscription))
+                """,
+                """
+                CREATE TABLE bus.deliveries (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    subscription text NOT NULL,
+                    event_id uuid NOT NULL,
+                    ordering_key text,
+                    visible_at timestamptz NOT NULL,
+                    attempts int NOT NULL DEFAULT 0,
+                    lease_token uuid,
+                    lease_owner text,
+                    errors text[] NOT NULL DEFAULT '{}')
+                """,
+                "CREATE INDEX deliveries_claim ON bus.deliveries (subscription, visible_at, id)",
+                """
+                CREATE INDEX deliveries_ordering ON bus.deliveries (subscription, ordering_key, id)
+                    WHERE ordering_key IS NOT NULL
+                """,
+                """
+                CREATE TABLE bus.handled (
+                    subscription text NOT NULL,
+                    event_id uuid NOT NULL,
+                    attempts int NOT NULL,
+                    handled_by text,
+                    handled_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (subscription, event_id))
+                """,
+                "CREATE INDEX handled_at ON bus.handled (handled_at)",
+                """
+                CREATE TABLE bus.dead_letters (
+                    subscription text NOT NULL,
+                    event_id uuid NOT NULL,
+                    attempts int NOT NULL,
+                    reason text NOT NULL,
+                    errors text[] NOT NULL,
+                    dead_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (subscription, event_id))
+                """,
+            ]
+        )
+    ]
+}

@@ -1,0 +1,272 @@
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// Handles the deliveries of one subscription; run it as a `Service` beside its ``MessageBus``.
+///
+/// It claims visible deliveries in batches under a lease, runs the handler in a transaction that also acknowledges
+/// them, and renews the leases of handlers still running. It sleeps until a notification, a finished handler, the
+/// next delayed or retried delivery, or the poll interval, whichever comes first. On graceful shutdown it stops
+/// claiming, lets handlers in flight finish (up to ``Subscription/drainTimeout``) and returns.
+public final class Consumer: Service, Sendable {
+    /// The handler's type: the events of one transaction (one, unless ``Subscription/handlerBatchSize`` > 1) and
+    /// the transaction to write in.
+    public typealias BatchHandler = @Sendable ([ReceivedEvent], BusTransaction) async throws -> Void
+
+    /// The subscription this consumer serves.
+    public let subscription: Subscription
+    private let bus: MessageBus
+    private let handler: BatchHandler
+    private let store: DeliveryStore
+    private let logger: Logger
+    private let wake = WakeSignal()
+    private let stopping = Atomic<Bool>(false)
+    private let inFlight = Mutex<[Int64: UUID]>([:])
+    private let metrics: ConsumerMetrics
+
+    init(bus: MessageBus, subscription: Subscription, handler: @escaping BatchHandler) {
+        self.bus = bus
+        self.subscription = subscription
+        self.handler = handler
+        self.logger = {
+            var logger = bus.logger
+            logger[metadataKey: "bus.subscription"] = "\(subscription.name)"
+            return logger
+        }()
+        self.store = DeliveryStore(client: bus.client, logger: logger)
+        self.metrics = ConsumerMetrics(subscription: subscription.name)
+    }
+
+    public func run() async throws {
+        try await store.register(subscription)
+        bus.listener.register(wake, topics: subscription.topics)
+        defer { bus.listener.unregister(wake) }
+        logger.debug("consumer started", metadata: ["bus.topics": "\(subscription.topics.joined(separator: ","))"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.renewLeases() }
+                await self.claimLoop(group: &group)
+                await self.drain()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    private func stop() {
+        stopping.store(true, ordering: .relaxed)
+        wake.signal()
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
+
+    private func claimLoop(group: inout DiscardingTaskGroup) async {
+        let capacity = subscription.concurrency * subscription.handlerBatchSize
+        var failures = 0
+        while !isStopping {
+            let free = capacity - inFlight.withLock { $0.count }
+            guard free > 0 else {
+                await wake.wait(timeout: subscription.pollInterval)
+                continue
+            }
+            let limit = min(free, subscription.claimBatchSize)
+            let claimed: [ClaimedDelivery]
+            do {
+                claimed = try await store.claim(
+                    subscription: subscription.name, limit: limit, lease: subscription.lease, owner: bus.instanceName
+                )
+                failures = 0
+            } catch {
+                failures += 1
+                logger.warning("claim failed", metadata: ["error": "\(String(reflecting: error))"])
+                await wake.wait(timeout: .milliseconds(min(2000, 50 << min(failures, 6))))
+                continue
+            }
+            if claimed.isEmpty {
+                await waitForWork()
+                continue
+            }
+            inFlight.withLock { inFlight in for delivery in claimed { inFlight[delivery.deliveryId] = delivery.leaseToken } }
+            for batch in batches(of: claimed) {
+                group.addTask {
+                    await self.process(batch)
+                    self.inFlight.withLock { inFlight in for delivery in batch { inFlight[delivery.deliveryId] = nil } }
+                    self.wake.signal()
+                }
+            }
+            if claimed.count < limit && inFlight.withLock({ $0.count }) > 0 {
+                // The queue had less than we asked for: wait for a handler to finish or new work to arrive.
+                await wake.wait(timeout: subscription.pollInterval)
+            }
+        }
+    }
+
+    /// Sleeps until a wake-up or until the next delayed, retried or lease-expiring delivery is due.
+    private func waitForWork() async {
+        var timeout = subscription.pollInterval
+        if let next = try? await store.nextVisibleAt(subscription: subscription.name) {
+            let untilNext = Duration.milliseconds(Int64(max(0, next.timeIntervalSinceNow) * 1000) + 5)
+            timeout = min(timeout, untilNext)
+        }
+        await wake.wait(timeout: timeout)
+    }
+
+    private func batches(of claimed: [ClaimedDelivery]) -> [[ClaimedDelivery]] {
+        stride(from: 0, to: claimed.count, by: subscription.handlerBatchSize).map {
+            Array(claimed[$0..<min($0 + subscription.handlerBatchSize, claimed.count)])
+        }
+    }
+
+    private func drain() async {
+        let deadline = ContinuousClock.now + subscription.drainTimeout
+        while inFlight.withLock({ !$0.isEmpty }) && ContinuousClock.now < deadline {
+            await wake.wait(timeout: .milliseconds(100))
+        }
+    }
+
+    private func renewLeases() async {
+        let interval = subscription.lease / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            let byToken = inFlight.withLock { inFlight in
+                Dictionary(grouping: inFlight, by: \.value).mapValues { $0.map(\.key) }
+            }
+            for (token, ids) in byToken {
+                do {
+                    try await store.renew(token: token, deliveryIds: ids, lease: subscription.lease)
+                } catch {
+                    logger.warning("lease renewal failed", metadata: ["error": "\(String(reflecting: error))"])
+                }
+            }
+        }
+    }
+
+    // MARK: Handling
+
+    private func process(_ batch: [ClaimedDelivery]) async {
+        var runnable: [ClaimedDelivery] = []
+        for delivery in batch {
+            if delivery.tookOverLease { metrics.leaseTakeovers.increment() }
+            if delivery.alreadyHandled {
+                metrics.duplicates.increment()
+                await ignoringFailure("drop duplicate") {
+                    try await store.dropDuplicates(deliveryIds: [delivery.deliveryId], token: delivery.leaseToken)
+                }
+            } else if delivery.event.attempt > subscription.maxAttempts {
+                await deadLetter(
+                    delivery,
+                    reason: "gave up after \(subscription.maxAttempts) attempts",
+                    error: "attempt \(delivery.event.attempt - 1): lease expired without an acknowledgement "
+                        + "(the consumer crashed or stalled)"
+                )
+            } else {
+                runnable.append(delivery)
+            }
+        }
+        guard !runnable.isEmpty else { return }
+        guard let failure = await handle(runnable) else { return }
+        guard runnable.count > 1 else { return await fail(runnable[0], failure) }
+        logger.debug("batch failed; handling its events one by one", metadata: ["error": "\(String(reflecting: failure))"])
+        for delivery in runnable {
+            if let failure = await handle([delivery]) { await fail(delivery, failure) }
+        }
+    }
+
+    /// Runs the handler and the acknowledgement in one transaction; returns the failure, if any.
+    private func handle(_ batch: [ClaimedDelivery]) async -> (any Error)? {
+        let events = batch.map(\.event)
+        let start = ContinuousClock.now
+        do {
+            let topics = try await bus.client.withTransaction(logger: logger) { connection in
+                let transaction = BusTransaction(connection: connection, logger: logger)
+                try await handler(events, transaction)
+                let acknowledged = try await DeliveryStore.acknowledge(
+                    deliveryIds: batch.map(\.deliveryId), token: batch[0].leaseToken, owner: bus.instanceName,
+                    on: connection, logger: logger
+                )
+                if acknowledged.deleted < batch.count { throw HandlingOutcome.leaseLost }
+                if acknowledged.recorded < acknowledged.deleted { throw HandlingOutcome.duplicate }
+                return transaction.publishedTopics
+            }
+            bus.notifier.committed(topics: topics)
+            metrics.handled.increment(by: batch.count)
+            metrics.duration.record(duration: ContinuousClock.now - start)
+            return nil
+        } catch {
+            return (error as? PostgresTransactionError)?.closureError ?? error
+        }
+    }
+
+    private func fail(_ delivery: ClaimedDelivery, _ error: any Error) async {
+        let event = delivery.event
+        let metadata: Logger.Metadata = [
+            "bus.event.id": "\(event.id)", "bus.event.type": "\(event.type)", "bus.attempt": "\(event.attempt)",
+            "error": "\(String(reflecting: error))",
+        ]
+        switch error {
+        case HandlingOutcome.leaseLost:
+            logger.warning("lease lost before acknowledgement; the new owner handles the event", metadata: metadata)
+            return
+        case HandlingOutcome.duplicate:
+            metrics.duplicates.increment()
+            await ignoringFailure("drop duplicate") {
+                try await store.dropDuplicates(deliveryIds: [delivery.deliveryId], token: delivery.leaseToken)
+            }
+            return
+        default:
+            break
+        }
+        metrics.failures.increment()
+        let message = "attempt \(event.attempt): \(String(describing: error))"
+        if let permanent = error as? any PermanentHandlerError {
+            await deadLetter(delivery, reason: "permanent failure: \(permanent)", error: message)
+        } else if event.attempt >= subscription.maxAttempts {
+            await deadLetter(delivery, reason: "gave up after \(event.attempt) attempts", error: message)
+        } else {
+            let delay = subscription.retry.delay(afterAttempt: event.attempt)
+            logger.info("handler failed; will retry", metadata: metadata.merging(["bus.retry.in": "\(delay)"]) { $1 })
+            await ignoringFailure("schedule retry") {
+                try await store.retryLater(
+                    deliveryId: delivery.deliveryId, token: delivery.leaseToken, after: delay, error: message
+                )
+            }
+        }
+    }
+
+    private func deadLetter(_ delivery: ClaimedDelivery, reason: String, error: String) async {
+        logger.error(
+            "event moved to dead letters",
+            metadata: [
+                "bus.event.id": "\(delivery.event.id)", "bus.event.type": "\(delivery.event.type)",
+                "bus.attempt": "\(delivery.event.attempt)", "bus.dead_letter.reason": "\(reason)",
+            ]
+        )
+        await ignoringFailure("dead-letter") {
+            if try await store.deadLetter(
+                deliveryId: delivery.deliveryId, token: delivery.leaseToken, reason: reason, error: error
+            ) {
+                metrics.deadLettered.increment()
+            }
+        }
+    }
+
+    /// Bookkeeping that fails (database gone) is safe to drop: the lease expires and the event is claimed again.
+    private func ignoringFailure(_ what: String, _ body: () async throws -> Void) async {
+        do { try await body() } catch {
+            logger.warning("\(what) failed; the lease will expire", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+}
+
+/// Why an acknowledgement did not go through.
+enum HandlingOutcome: Error {
+    /// Another consumer took the lease over; this transaction must not commit.
+    case leaseLost
+    /// The event was handled by another delivery of the same id meanwhile.
+    case duplicate
+}

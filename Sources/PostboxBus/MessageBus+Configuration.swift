@@ -1,0 +1,28 @@
+import Foundation
+
+extension MessageBus {
+    /// Settings shared by every consumer and publisher of one ``MessageBus``.
+    public struct Configuration: Sendable {
+        /// The LISTEN/NOTIFY channel for wake-ups; the same for every process on one database.
+        public var notificationChannel: String
+        /// Names this process in leases and in the handled history (`nil`: host name and pid).
+        public var instanceName: String
+        /// How long handled deliveries and their events are kept (deduplication window and history).
+        public var retention: Duration
+        /// How often retention runs, and how often queue gauges are refreshed.
+        public var maintenanceInterval: Duration
+
+        public init(
+            notificationChannel: String = "postbox_bus",
+            instanceName: String? = nil,
+            retention: Duration = .seconds(24 * 3600),
+            maintenanceInterval: Duration = .seconds(5)
+        ) {
+            self.notificationChannel = notificationChannel
+            self.instanceName =
+                instanceName ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+            self.retention = retention
+            self.maintenanceInterval = maintenanceInterval
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Sends the "something was published on these topics" wake-ups, after commit and coalesced.
+///
+/// PostgreSQL serialises the commits of transactions that NOTIFY, so the publishing transaction never does.
+/// Instead the topics are collected here and sent in one `pg_notify` statement of its own; while one is in
+/// flight, further topics pile up and go in the next. Consumers in this process are woken at once, directly.
+final class Notifier: Sendable {
+    private let pending = Mutex<Set<String>>([])
+    private let wake = WakeSignal()
+    private let client: PostgresClient
+    private let channel: String
+    private let listener: BusListener
+    private let logger: Logger
+
+    init(client: PostgresClient, channel: String, listener: BusListener, logger: Logger) {
+        self.client = client
+        self.channel = channel
+        self.listener = listener
+        self.logger = logger
+    }
+
+    func committed(topics: Set<String>) {
+        guard !topics.isEmpty else { return }
+        listener.wakeLocal(topics: topics)
+        pending.withLock { $0.formUnion(topics) }
+        wake.signal()
+    }
+
+    func run() async {
+        while !Task.isCancelled {
+            await wake.wait(timeout: .seconds(60))
+            let topics = pending.withLock { pending in
+                defer { pending.removeAll() }
+                return Array(pending).sorted()
+            }
+            guard !topics.isEmpty else { continue }
+            do {
+                try await client.query(
+                    "SELECT pg_notify(\(channel), topic) FROM unnest(\(topics)::text[]) AS topic", logger: logger
+                )
+            } catch {
+                // A lost wake-up only delays consumers until their next poll.
+                logger.debug("bus notification failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Logging
+import PostboxBus
+import PostgresNIO
+import ServiceLifecycle
+import Subprocess
+import Synchronization
+import SystemPackage
+
+/// The workloads of `postbox bench bus`, each run against one database for a fixed time.
+///
+/// The limit is the same work as plain SQL through the same client library and the same number of connections:
+/// one insert and one claim-and-delete per transaction (and the same in batches). The bus workloads publish,
+/// claim, handle and acknowledge through ``MessageBus``. A backlog cap keeps producers from running away from
+/// consumers, so every figure is a steady state.
+struct BusBenchmark {
+    let database: DatabaseURL
+    let connections: Int
+    let duration: Duration
+    let batchSize: Int
+    let redeliveryRuns: Int
+    let workerPath: String
+    let logger: Logger
+    let progress: @Sendable (String) -> Void
+
+    static let backlogCap = 5_000
+    static let payload = #"{"orderId":"8b4e8a0e-8f5c-4a43-9d59-0a9b8f3b1c11","customerId":"c-1042","lines":[{"sku":"SKU-001","quantity":2,"priceCents":1999},{"sku":"SKU-002","quantity":1,"priceCents":4999}],"totalCents":8997}"#
+
+    func run() async throws -> BusBenchmarkReport {
+        let machine = try await withClient { client in try await MachineDescription.read(client: client, logger: logger) }
+        try await withClient { client in
+            try await MessageBus(client: client, logger: logger).migrate()
+            try await client.query(
+                "CREATE TABLE IF NOT EXISTS public.bench_queue (id bigserial PRIMARY KEY, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+                logger: logger
+            )
+        }
+        progress("limit: plain SQL, 1 insert + 1 claim per transaction, \(connections) connections")
+        let limitSingle = try await measurePlainSQL(rowsPerTransaction: 1)
+        progress("limit: plain SQL, \(batchSize) rows per transaction")
+        let limitBatched = try await measurePlainSQL(rowsPerTransaction: batchSize)
+        progress("bus: 1 event per transaction")
+        let busSingle = try await measureBus(eventsPerTransaction: 1)
+        progress("bus: \(batchSize) events per transaction")
+        let busBatched = try await measureBus(eventsPerTransaction: batchSize)
+        var redeliveries: [Double] = []
+        for run in 0..<redeliveryRuns {
+            progress("redelivery after SIGKILL, run \(run + 1) of \(redeliveryRuns)")
+            redeliveries.append(try await measureRedelivery())
+        }
+        return BusBenchmarkReport(
+            machine: machine, connections: connections, seconds: duration.components.seconds, batchSize: batchSize,
+            limitSingle: limitSingle, limitBatched: limitBatched, busSingle: busSingle, busBatched: busBatched,
+            redeliverySeconds: redeliveries, date: Date()
+        )
+    }
+
+    // MARK: Workloads
+
+    private func measurePlainSQL(rowsPerTransaction rows: Int) async throws -> Double {
+        let claimed = Tally()
+        let payloads = Array(repeating: Self.payload, count: rows)
+        return try await withClient { client in
+            try await client.query("TRUNCATE public.bench_queue", logger: logger)
+            return try await measure(counter: claimed) {
+                await withDiscardingTaskGroup { group in
+                    for _ in 0..<connections {
+                        group.addTask {
+                            while !Task.isCancelled {
+                                do {
+                                    if claimed.backlog < Self.backlogCap {
+                                        try await client.query(
+                                            "INSERT INTO public.bench_queue (payload) SELECT unnest(\(payloads)::text[])::jsonb",
+                                            logger: logger
+                                        )
+                                        claimed.produced(rows)
+                                    }
+                                    let taken = try await client.query(
+                                        """
+                                        DELETE FROM public.bench_queue WHERE id = ANY(ARRAY(
+                                            SELECT id FROM public.bench_queue ORDER BY id FOR UPDATE SKIP LOCKED LIMIT \(rows)))
+                                        RETURNING id
+                                        """,
+                                        logger: logger
+                                    ).decode(Int64.self).reduce(into: 0) { count, _ in count += 1 }
+                                    claimed.consumed(taken)
+                                } catch {
+                                    if !Task.isCancelled { logger.warning("plain SQL workload: \(error)") }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func measureBus(eventsPerTransaction batch: Int) async throws -> Double {
+        let handled = Tally()
+        let topic = "bench.events.\(batch)"
+        let subscription = Subscription(
+            name: "bench-\(batch)", topics: [topic], concurrency: max(1, connections / 2), claimBatchSize: batch,
+            handlerBatchSize: batch
+        )
+        return try await withClient { client in
+            let bus = MessageBus(client: client, logger: logger)
+            try await bus.register(subscription)
+            let consumer = bus.batchConsumer(subscription) { events, _ in handled.consumed(events.count) }
+            let services = ServiceGroup(
+                configuration: .init(services: [.init(service: bus), .init(service: consumer)], logger: logger)
+            )
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await services.run() }
+                let rate = try await measure(counter: handled) {
+                    await withDiscardingTaskGroup { publishers in
+                        for _ in 0..<max(1, connections / 2) {
+                            publishers.addTask {
+                                while !Task.isCancelled {
+                                    guard handled.backlog < Self.backlogCap else {
+                                        try? await Task.sleep(for: .milliseconds(1))
+                                        continue
+                                    }
+                                    let events = (0..<batch).map { _ in
+                                        EventEnvelope(type: topic, orderingKey: nil, payload: Self.payload)
+                                    }
+                                    do {
+                                        try await bus.publish(events)
+                                        handled.produced(batch)
+                                    } catch {
+                                        if !Task.isCancelled { logger.warning("publisher: \(error)") }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                await services.triggerGracefulShutdown()
+                try await group.waitForAll()
+                return rate
+            }
+        }
+    }
+
+    /// Publishes one event, lets a consumer in a child process claim it, SIGKILLs that process, and times how
+    /// long a consumer with default settings takes to handle the event.
+    private func measureRedelivery() async throws -> Double {
+        let subscription = Subscription(name: "bench-redelivery", topics: ["bench.redelivery"])
+        return try await withClient { client in
+            let bus = MessageBus(client: client, logger: logger)
+            try await bus.register(subscription)
+            let event = EventEnvelope(type: "bench.redelivery", payload: Self.payload)
+            try await bus.publish(event)
+            let result = try await Subprocess.run(
+                .path(FilePath(workerPath)),
+                arguments: [
+                    "bus-worker", "--database-url", database.text, "--subscription", subscription.name,
+                    "--topic", "bench.redelivery", "--mode", "hang",
+                ],
+                input: .none,
+                output: .sequence,
+                error: .discarded
+            ) { execution in
+                for try await line in execution.standardOutput.strings() where line.hasPrefix("claimed \(event.id)") {
+                    break
+                }
+                let killedAt = ContinuousClock.now
+                try execution.send(signal: .kill)
+                return killedAt
+            }
+            let killedAt = result.closureResult
+            let handledAt = Mutex<ContinuousClock.Instant?>(nil)
+            let done = Tally()
+            let consumer = bus.consumer(subscription) { received, _ in
+                if received.id == event.id {
+                    handledAt.withLock { $0 = ContinuousClock.now }
+                    done.consumed(1)
+                }
+            }
+            let services = ServiceGroup(
+                configuration: .init(services: [.init(service: bus), .init(service: consumer)], logger: logger)
+            )
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await services.run() }
+                let deadline = ContinuousClock.now + .seconds(60)
+                while done.total == 0 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                await services.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+            guard let handled = handledAt.withLock({ $0 }) else {
+                throw ValidationFailure("the killed consumer's event was not handled again within 60 s")
+            }
+            return (handled - killedAt).seconds
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Runs `workload` until cancelled; returns the counter's rate over `duration` after one second of warm-up.
+    private func measure(counter: Tally, workload: @escaping @Sendable () async -> Void) async throws -> Double {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await workload() }
+            try await Task.sleep(for: .seconds(1))
+            let start = (ContinuousClock.now, counter.total)
+            try await Task.sleep(for: duration)
+            let end = (ContinuousClock.now, counter.total)
+            group.cancelAll()
+            return Double(end.1 - start.1) / (end.0 - start.0).seconds
+        }
+    }
+
+    private func withClient<Result: Sendable>(
+        _ body: @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        var configuration = database.configuration
+        configuration.options.maximumConnections = connections + 4
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+}
+
+/// Counts produced and consumed units across tasks.
+final class Tally: Sendable {
+    private let producedCount = Atomic<Int>(0)
+    private let consumedCount = Atomic<Int>(0)
+
+    func produced(_ count: Int) { producedCount.add(count, ordering: .relaxed) }
+    func consumed(_ count: Int) { consumedCount.add(count, ordering: .relaxed) }
+    var total: Int { consumedCount.load(ordering: .relaxed) }
+    var backlog: Int { producedCount.load(ordering: .relaxed) - consumedCount.load(ordering: .relaxed) }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// The figures of one `postbox bench bus` run, as a table or as JSON.
+struct BusBenchmarkReport: Codable, Sendable {
+    /// One line of the table: a measured value beside the limit or target it is judged against.
+    struct Figure: Codable, Sendable {
+        var name: String
+        var value: Double
+        var unit: String
+        var reference: String
+        var ratio: Double?
+        var target: String
+        var met: Bool
+    }
+
+    var machine: MachineDescription
+    var connections: Int
+    var seconds: Int64
+    var batchSize: Int
+    var limitSingle: Double
+    var limitBatched: Double
+    var busSingle: Double
+    var busBatched: Double
+    var redeliverySeconds: [Double]
+    var date: Date
+
+    var figures: [Figure] {
+        var figures = [
+            Figure(
+                name: "limit: plain SQL, 1 insert + 1 claim per transaction", value: limitSingle, unit: "msg/s",
+                reference: "-", ratio: nil, target: "-", met: true
+            ),
+            Figure(
+                name: "limit: plain SQL, \(batchSize) per transaction", value: limitBatched, unit: "msg/s",
+                reference: "-", ratio: nil, target: "-", met: true
+            ),
+            Figure(
+                name: "bus: 1 event per transaction", value: busSingle, unit: "msg/s",
+                reference: "limit 1/txn", ratio: busSingle / limitSingle, target: ">= 0.70",
+                met: busSingle / limitSingle >= 0.70
+            ),
+            Figure(
+                name: "bus: \(batchSize) events per transaction", value: busBatched, unit: "msg/s",
+                reference: "limit 1/txn", ratio: busBatched / limitSingle, target: ">= 5x",
+                met: busBatched / limitSingle >= 5
+            ),
+            Figure(
+                name: "bus: \(batchSize) events per transaction", value: busBatched, unit: "msg/s",
+                reference: "limit \(batchSize)/txn", ratio: busBatched / limitBatched, target: ">= 0.70",
+                met: busBatched / limitBatched >= 0.70
+            ),
+        ]
+        if let worst = redeliverySeconds.max() {
+            figures.append(
+                Figure(
+                    name: "redelivery after SIGKILL (worst of \(redeliverySeconds.count))", value: worst, unit: "s",
+                    reference: "target", ratio: nil, target: "<= 10 s", met: worst <= 10
+                )
+            )
+        }
+        return figures
+    }
+
+    func table() -> String {
+        var lines = [
+            "postbox bench bus — \(ISO8601DateFormatter().string(from: date))",
+            "machine: \(machine.summary)",
+            "workload: \(connections) connections, \(seconds) s per figure after 1 s warm-up, ~200-byte JSON events",
+            "",
+            pad("figure", 52) + pad("value", 14) + pad("against", 16) + pad("ratio", 9) + pad("target", 10) + "met",
+        ]
+        for figure in figures {
+            let value = figure.unit == "s" ? String(format: "%.2f s", figure.value) : String(format: "%.0f %@", figure.value, figure.unit)
+            let ratio = figure.ratio.map { String(format: "%.2f", $0) } ?? "-"
+            lines.append(
+                pad(figure.name, 52) + pad(value, 14) + pad(figure.reference, 16) + pad(ratio, 9) + pad(figure.target, 10)
+                    + (figure.met ? "yes" : "NO")
+            )
+        }
+        if !redeliverySeconds.isEmpty {
+            lines.append("")
+            lines.append("redelivery runs (s): " + redeliverySeconds.map { String(format: "%.2f", $0) }.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func json() throws -> String {
+        struct Output: Codable {
+            var report: BusBenchmarkReport
+            var figures: [Figure]
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(Output(report: self, figures: figures)), as: UTF8.self)
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}

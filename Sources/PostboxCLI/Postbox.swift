@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `postbox` command: run, inspect and measure the system.
+@main
+struct Postbox: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "postbox",
+        abstract: "Run, inspect and measure Postbox, the PostgreSQL-backed message bus and its services.",
+        subcommands: [Bench.self, BusWorker.self]
+    )
+}
