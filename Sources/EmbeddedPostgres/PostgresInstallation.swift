@@ -21,8 +21,15 @@ public struct PostgresInstallation: Sendable, Hashable {
     public static func locate(
         environment: [String: String]? = nil
     ) async throws -> PostgresInstallation {
+        try await locate(environment: environment, searchWellKnownLocations: true)
+    }
+
+    static func locate(
+        environment: [String: String]?, searchWellKnownLocations: Bool
+    ) async throws -> PostgresInstallation {
         let environment = environment ?? ProcessInfo.processInfo.environment
-        for directory in await candidateDirectories(environment: environment) where hasServerBinaries(directory) {
+        let candidates = await candidateDirectories(environment: environment, wellKnown: searchWellKnownLocations)
+        for directory in candidates where hasServerBinaries(directory) {
             let directory = resolvingSymlinks(directory)
             let output = try await Command.run(directory.appending("postgres"), ["--version"])
             // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
@@ -37,10 +44,11 @@ public struct PostgresInstallation: Sendable, Hashable {
         )
     }
 
-    private static func candidateDirectories(environment: [String: String]) async -> [FilePath] {
+    private static func candidateDirectories(environment: [String: String], wellKnown: Bool) async -> [FilePath] {
         var candidates: [FilePath] = []
         if let explicit = environment["POSTGRES_BIN_DIR"], !explicit.isEmpty { candidates.append(FilePath(explicit)) }
         for entry in (environment["PATH"] ?? "").split(separator: ":") { candidates.append(FilePath(String(entry))) }
+        guard wellKnown else { return candidates }
         if let bindir = try? await Command.run(FilePath("pg_config"), ["--bindir"], searchPath: true) {
             candidates.append(FilePath(bindir.trimmingCharacters(in: .whitespacesAndNewlines)))
         }

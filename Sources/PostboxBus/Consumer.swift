@@ -24,7 +24,7 @@ public final class Consumer: Service, Sendable {
     private let logger: Logger
     private let wake = WakeSignal()
     private let stopping = Atomic<Bool>(false)
-    private let inFlight = Mutex<[Int64: UUID]>([:])
+    private let inFlight = Mutex<[Int64: Lease]>([:])
     private let metrics: ConsumerMetrics
 
     init(bus: MessageBus, subscription: Subscription, handler: @escaping BatchHandler) {
@@ -90,7 +90,10 @@ public final class Consumer: Service, Sendable {
                 await waitForWork()
                 continue
             }
-            inFlight.withLock { inFlight in for delivery in claimed { inFlight[delivery.deliveryId] = delivery.leaseToken } }
+            let claimedAt = ContinuousClock.now
+            inFlight.withLock { inFlight in
+                for delivery in claimed { inFlight[delivery.deliveryId] = Lease(token: delivery.leaseToken, claimedAt: claimedAt) }
+            }
             for batch in batches(of: claimed) {
                 group.addTask {
                     await self.process(batch)
@@ -133,8 +136,10 @@ public final class Consumer: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { return }
+            let oldest = ContinuousClock.now - subscription.handlerTimeout
             let byToken = inFlight.withLock { inFlight in
-                Dictionary(grouping: inFlight, by: \.value).mapValues { $0.map(\.key) }
+                Dictionary(grouping: inFlight.filter { $0.value.claimedAt > oldest }, by: \.value.token)
+                    .mapValues { $0.map(\.key) }
             }
             for (token, ids) in byToken {
                 do {
@@ -261,6 +266,12 @@ public final class Consumer: Service, Sendable {
             logger.warning("\(what) failed; the lease will expire", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
+}
+
+/// A lease this consumer holds, and since when.
+private struct Lease: Sendable {
+    var token: UUID
+    var claimedAt: ContinuousClock.Instant
 }
 
 /// Why an acknowledgement did not go through.

@@ -64,17 +64,23 @@ public final class MessageBus: Service, Sendable {
     }
 
     /// Runs `body` in a transaction; events it publishes commit with its writes, and consumers are woken after
-    /// the commit. If `body` throws, nothing is written and nothing is published.
+    /// the commit. If `body` throws, nothing is written, nothing is published, and its error is rethrown as is.
     public func withTransaction<Result: Sendable>(
         _ body: (BusTransaction) async throws -> Result
     ) async throws -> Result {
-        let (result, topics) = try await client.withTransaction(logger: logger) { connection in
-            let transaction = BusTransaction(connection: connection, logger: logger)
-            let result = try await body(transaction)
-            return (result, transaction.publishedTopics)
+        do {
+            let (result, topics) = try await client.withTransaction(logger: logger) { connection in
+                let transaction = BusTransaction(connection: connection, logger: logger)
+                let result = try await body(transaction)
+                return (result, transaction.publishedTopics)
+            }
+            notifier.committed(topics: topics)
+            return result
+        } catch let error as PostgresTransactionError {
+            // The caller's own error comes back as itself when the rollback went through.
+            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            throw error
         }
-        notifier.committed(topics: topics)
-        return result
     }
 
     /// Publishes events in a transaction of their own (all or none).

@@ -25,11 +25,15 @@ public struct Subscription: Sendable, Hashable {
     public var pollInterval: Duration
     /// How long a stopping consumer waits for handlers in flight before it cancels them.
     public var drainTimeout: Duration
+    /// A handler running longer than this stops having its lease renewed, so another consumer takes the event
+    /// over one lease later; a hung handler (a lost connection, a stuck call) cannot hold an event for ever.
+    public var handlerTimeout: Duration
 
     public init(
         name: String, topics: [String], concurrency: Int = 4, claimBatchSize: Int = 16, handlerBatchSize: Int = 1,
         lease: Duration = .seconds(5), maxAttempts: Int = 5, retry: RetryPolicy = RetryPolicy(),
-        pollInterval: Duration = .seconds(2), drainTimeout: Duration = .seconds(10)
+        pollInterval: Duration = .seconds(2), drainTimeout: Duration = .seconds(10),
+        handlerTimeout: Duration = .seconds(120)
     ) {
         precondition(!name.isEmpty && !topics.isEmpty, "a subscription needs a name and at least one topic")
         self.name = name
@@ -42,5 +46,6 @@ public struct Subscription: Sendable, Hashable {
         self.retry = retry
         self.pollInterval = pollInterval
         self.drainTimeout = drainTimeout
+        self.handlerTimeout = handlerTimeout
     }
 }

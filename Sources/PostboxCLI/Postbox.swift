@@ -6,6 +6,6 @@ struct Postbox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postbox",
         abstract: "Run, inspect and measure Postbox, the PostgreSQL-backed message bus and its services.",
-        subcommands: [Bench.self, BusWorker.self]
+        subcommands: [PostgresCommand.self, Bench.self, BusWorker.self]
     )
 }

@@ -1,0 +1,198 @@
+import EmbeddedPostgres
+import Foundation
+@testable import PostboxBus
+import PostgresNIO
+import Subprocess
+import Synchronization
+import SystemPackage
+import Testing
+
+@Suite("Crash safety", .timeLimit(.minutes(2)))
+struct CrashSafetyTests {
+    @Test func aConsumerKilledMidHandlerHasItsEventHandledAgainWithinTheLease() async throws {
+        try await withBus { harness in
+            try await harness.createEffectsTable()
+            let subscription = fastSubscription("survivor", lease: .seconds(1))
+            try await harness.bus.register(subscription)
+            let envelope = try await harness.publish([TestEvent(sequence: 1)])[0]
+            let killedAt: ContinuousClock.Instant = try await runWorker(harness, subscription: subscription, mode: "hang") { line, execution in
+                guard line.hasPrefix("claimed \(envelope.id) attempt 1") else { return nil }
+                try execution.send(signal: .kill)
+                return ContinuousClock.now
+            }
+            let consumer = harness.bus.consumer(subscription) { event, transaction in
+                try await recordEffect(event, by: "survivor", in: transaction)
+            }
+            try await harness.running([consumer]) {
+                try await eventually("the killed consumer's event is handled again", timeout: .seconds(15)) {
+                    try await harness.effectCount() == 1
+                }
+            }
+            #expect(ContinuousClock.now - killedAt < .seconds(10))
+            #expect(try await harness.scalar("SELECT attempt FROM app.effects", as: Int.self) == 2)
+        }
+    }
+
+    @Test func anEventThatCrashesItsConsumerEveryTimeEndsInDeadLetters() async throws {
+        try await withBus { harness in
+            let subscription = fastSubscription("crashy", lease: .milliseconds(500), maxAttempts: 3)
+            try await harness.bus.register(subscription)
+            let envelope = try await harness.publish([TestEvent(sequence: 1)])[0]
+            var crashes = 0
+            for _ in 0..<6 {
+                if try await harness.bus.deadLetters.inspect(subscription: "crashy", eventId: envelope.id) != nil { break }
+                // Each run claims the event and exits mid-handler, or, once attempts are exhausted, dead-letters it.
+                let status = try await runWorkerUntilExitOrDeadLetter(harness, subscription: subscription, eventId: envelope.id)
+                if status == .exited(70) { crashes += 1 }
+            }
+            let letter = try #require(try await harness.bus.deadLetters.inspect(subscription: "crashy", eventId: envelope.id))
+            #expect(crashes == 3)
+            #expect(letter.reason == "gave up after 3 attempts")
+            #expect(letter.errors.last?.contains("lease expired") == true)
+        }
+    }
+
+    @Test func aLateAcknowledgementAfterALeaseTakeoverHasNoEffect() async throws {
+        try await withBus { harness in
+            try await harness.createEffectsTable()
+            let subscription = fastSubscription("takeover")
+            try await harness.bus.register(subscription)
+            _ = try await harness.publish([TestEvent(sequence: 1)])
+            let store = DeliveryStore(client: harness.client, logger: testLogger)
+            let first = try #require(
+                try await store.claim(subscription: "takeover", limit: 1, lease: .milliseconds(200), owner: "stalled").first
+            )
+            var second: ClaimedDelivery?
+            try await eventually("the lease expires and another consumer takes over") {
+                second = try await store.claim(subscription: "takeover", limit: 1, lease: .seconds(30), owner: "new").first
+                return second != nil
+            }
+            let takeover = try #require(second)
+            #expect(takeover.tookOverLease)
+            #expect(takeover.event.attempt == 2)
+            // The stalled consumer wakes up and tries to acknowledge with its old lease: nothing matches.
+            let late = try await harness.client.withTransaction(logger: testLogger) { connection in
+                try await DeliveryStore.acknowledge(
+                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "stalled", on: connection, logger: testLogger
+                )
+            }
+            #expect(late.deleted == 0)
+            let current = try await harness.client.withTransaction(logger: testLogger) { connection in
+                try await DeliveryStore.acknowledge(
+                    deliveryIds: [takeover.deliveryId], token: takeover.leaseToken, owner: "new", on: connection, logger: testLogger
+                )
+            }
+            #expect(current.deleted == 1 && current.recorded == 1)
+            #expect(try await harness.scalar("SELECT handled_by FROM bus.handled", as: String.self) == "new")
+        }
+    }
+
+    @Test func aNotificationFromAnotherProcessWakesTheConsumer() async throws {
+        try await withBus { harness in
+            try await harness.createEffectsTable()
+            // A poll interval far longer than the test: only LISTEN/NOTIFY can wake the consumer in time.
+            let subscription = fastSubscription("woken", pollInterval: .seconds(600))
+            let consumer = harness.bus.consumer(subscription) { event, transaction in
+                try await recordEffect(event, by: "woken", in: transaction)
+            }
+            try await harness.bus.register(subscription)
+            try await harness.running([consumer]) {
+                try await eventually("the listener is connected") { harness.bus.listener.connectCount.load(ordering: .relaxed) >= 1 }
+                try await waitUntilIdle(harness, subscription: "woken")
+                try await harness.withOtherProcess { other in
+                    try await other.publish(try EventEnvelope(TestEvent(sequence: 1)))
+                    try await eventually("handled", timeout: .seconds(10)) { try await harness.effectCount() == 1 }
+                }
+            }
+        }
+    }
+
+    @Test func aListenerWhoseConnectionIsTerminatedReconnectsAndMissesNothing() async throws {
+        try await withBus { harness in
+            try await harness.createEffectsTable()
+            let subscription = fastSubscription("reconnecting", pollInterval: .seconds(600))
+            let consumer = harness.bus.consumer(subscription) { event, transaction in
+                try await recordEffect(event, by: "reconnecting", in: transaction)
+            }
+            try await harness.bus.register(subscription)
+            try await harness.running([consumer]) {
+                try await eventually("the listener is connected") { harness.bus.listener.connectCount.load(ordering: .relaxed) >= 1 }
+                try await waitUntilIdle(harness, subscription: "reconnecting")
+                // Published by a process whose bus sends no notification: only a look at the table finds these.
+                try await harness.withOtherProcess(runBus: false) { other in
+                    try await other.publish((1...5).map { try EventEnvelope(TestEvent(sequence: $0)) })
+                }
+                try await harness.execute(
+                    """
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
+                    """
+                )
+                try await eventually("events published while the listener was away are handled", timeout: .seconds(10)) {
+                    try await harness.effectCount() == 5
+                }
+                try await eventually("the listener is connected again") {
+                    harness.bus.listener.connectCount.load(ordering: .relaxed) >= 2
+                }
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Waits until the consumer has looked at an empty queue, so the next wake-up must come from outside.
+    private func waitUntilIdle(_ harness: BusHarness, subscription: String) async throws {
+        try await eventually("the subscription is registered and empty") {
+            try await harness.bus.stats().subscriptions.contains { $0.name == subscription && $0.depth == 0 }
+        }
+    }
+
+    private func workerArguments(_ harness: BusHarness, _ subscription: Subscription, mode: String) -> [String] {
+        [
+            "bus-worker", "--database-url", harness.server.url(database: harness.database),
+            "--subscription", subscription.name, "--topic", TestEvent.eventType, "--mode", mode,
+            "--lease-milliseconds", "\(Int(subscription.lease.components.seconds * 1000) + Int(subscription.lease.components.attoseconds / 1_000_000_000_000_000))",
+            "--max-attempts", "\(subscription.maxAttempts)",
+        ]
+    }
+
+    /// Runs `postbox bus-worker` and feeds its output lines to `onLine` until it returns a value.
+    private func runWorker<Value: Sendable>(
+        _ harness: BusHarness, subscription: Subscription, mode: String,
+        onLine: @escaping (String, Execution<NoInput, SequenceOutput, DiscardedOutput>) throws -> Value?
+    ) async throws -> Value {
+        let result = try await Subprocess.run(
+            .path(FilePath(try postboxExecutable())),
+            arguments: Arguments(workerArguments(harness, subscription, mode: mode)),
+            input: .none, output: .sequence, error: .discarded
+        ) { execution -> Value? in
+            for try await line in execution.standardOutput.strings() {
+                if let value = try onLine(line, execution) { return value }
+            }
+            return nil
+        }
+        return try #require(result.closureResult, "the worker exited before producing the expected line")
+    }
+
+    private func runWorkerUntilExitOrDeadLetter(
+        _ harness: BusHarness, subscription: Subscription, eventId: UUID
+    ) async throws -> TerminationStatus {
+        try await Subprocess.run(
+            .path(FilePath(try postboxExecutable())),
+            arguments: Arguments(workerArguments(harness, subscription, mode: "crash")),
+            input: .none, output: .sequence, error: .discarded
+        ) { execution in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for try await _ in execution.standardOutput.strings() {} }
+                group.addTask {
+                    try await eventually("the worker crashes or dead-letters the event", timeout: .seconds(20)) {
+                        try await harness.bus.deadLetters.inspect(subscription: subscription.name, eventId: eventId) != nil
+                    }
+                    try? execution.send(signal: .kill)
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }.terminationStatus
+    }
+}
