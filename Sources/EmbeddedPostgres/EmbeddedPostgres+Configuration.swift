@@ -5,8 +5,9 @@ extension EmbeddedPostgres {
     public enum Durability: Sendable {
         /// PostgreSQL's defaults: `fsync`, `synchronous_commit` and `full_page_writes` on.
         case `default`
-        /// `fsync`, `synchronous_commit` and `full_page_writes` off. Survives a server crash or restart (the
-        /// operating system keeps the writes) but not a machine crash: only for data you can throw away.
+        /// `fsync` and `full_page_writes` off. Commits are still written to the operating system before they
+        /// return (`synchronous_commit` stays on), so they survive a server crash or an immediate restart, but not
+        /// a machine crash: only for data you can throw away.
         case fast
     }
 

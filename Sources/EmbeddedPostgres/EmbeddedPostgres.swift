@@ -267,7 +267,7 @@ public final class EmbeddedPostgres: Sendable {
             ("max_connections", "300"),
         ]
         if configuration.durability == .fast {
-            settings += [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")]
+            settings += [("fsync", "off"), ("full_page_writes", "off")]
         }
         settings += configuration.settings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let text = "# Written by EmbeddedPostgres at each start.\n"

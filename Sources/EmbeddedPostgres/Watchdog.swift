@@ -35,13 +35,11 @@ final class Watchdog: Sendable {
     /// Starts the watchdog for the server in `dataDirectory`; `removing` is deleted after it stops (nil: keep).
     init(dataDirectory: FilePath, removing: FilePath?) async throws {
         var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else {
+        // Close-on-exec from the start, so that no child spawned meanwhile by another thread (a service, a test's
+        // process) inherits the write end and keeps the pipe open after we die.
+        guard makeCloseOnExecPipe(&ends) == 0 else {
             throw EmbeddedPostgresError(.commandFailed, "pipe failed: \(String(cString: strerror(errno)))")
         }
-        // Close-on-exec, so that no other child (a service, a test's process) inherits the write end and keeps
-        // the pipe open after we die.
-        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
         self.writeEnd = Mutex(ends[1])
         let result = try await Subprocess.run(
             .path("/bin/sh"),
@@ -63,3 +61,21 @@ final class Watchdog: Sendable {
 
     deinit { release() }
 }
+
+#if os(Linux)
+@_silgen_name("pipe2")
+private func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
+
+/// `pipe2(O_CLOEXEC)`: atomic, which matters while other threads spawn processes.
+private func makeCloseOnExecPipe(_ ends: inout [Int32]) -> Int32 {
+    ends.withUnsafeMutableBufferPointer { pipe2($0.baseAddress!, O_CLOEXEC) }
+}
+#else
+/// macOS has no `pipe2`; set close-on-exec right after `pipe`.
+private func makeCloseOnExecPipe(_ ends: inout [Int32]) -> Int32 {
+    guard pipe(&ends) == 0 else { return -1 }
+    _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
+    _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+    return 0
+}
+#endif

@@ -18,7 +18,8 @@ public struct EventEnvelope: Sendable, Hashable, Codable {
     public var traceparent: String?
     /// Events with the same key are handled one at a time, in publish order, within a subscription.
     public var orderingKey: String?
-    /// The body, as JSON text.
+    /// The body, as JSON text. Stored as `jsonb`, so what consumers read back is equivalent JSON, not the same
+    /// bytes (key order and spacing are PostgreSQL's).
     public var payload: String
 
     /// Creates an envelope with a raw JSON body.

@@ -26,14 +26,25 @@ struct PostgresCommand: AsyncParsableCommand {
         let server = try await EmbeddedPostgres.start(
             .init(durability: .default, dataDirectory: dataDir.map { FilePath($0) }, port: port), logger: logger
         )
-        print("ready \(server.url()) \(server.dataDirectory) \(try server.postmasterProcessID())")
-        FileHandle.standardOutput.synchronizeFile()
+        let timings = server.timings
+        let initdb = timings.initdb.map { "initdb \(milliseconds($0)) ms (cache was empty)" } ?? "template reused from cache"
+        FileHandle.standardError.write(
+            Data("\(initdb), copy \(milliseconds(timings.copy)) ms, start \(milliseconds(timings.start)) ms\n".utf8)
+        )
+        // Unbuffered: a parent reading this through a pipe must see the line now.
+        FileHandle.standardOutput.write(
+            Data("ready \(server.url()) \(server.dataDirectory) \(try server.postmasterProcessID())\n".utf8)
+        )
         let group = ServiceGroup(
             services: [UntilShutdown()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         )
         try await group.run()
         try await server.stop()
     }
+}
+
+private func milliseconds(_ duration: Duration) -> Int {
+    Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
 }
 
 /// A service that does nothing until graceful shutdown.
