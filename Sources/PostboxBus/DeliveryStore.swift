@@ -15,6 +15,16 @@ struct DeliveryStore: Sendable {
         _ envelopes: [EventEnvelope], deliverAt: Date?, on connection: PostgresConnection, logger: Logger
     ) async throws {
         guard !envelopes.isEmpty else { return }
+        try await connection.query(publishStatement(envelopes, deliverAt: deliverAt), logger: logger)
+    }
+
+    /// Publishes in one autocommit statement: atomic on its own, and one round trip instead of three.
+    func publish(_ envelopes: [EventEnvelope], deliverAt: Date?) async throws {
+        guard !envelopes.isEmpty else { return }
+        try await client.query(Self.publishStatement(envelopes, deliverAt: deliverAt), logger: logger)
+    }
+
+    private static func publishStatement(_ envelopes: [EventEnvelope], deliverAt: Date?) -> PostgresQuery {
         let ids = envelopes.map(\.id)
         let types = envelopes.map(\.type)
         let versions = envelopes.map(\.version)
@@ -25,8 +35,7 @@ struct DeliveryStore: Sendable {
         let keys = envelopes.map { $0.orderingKey ?? "" }
         let payloads = envelopes.map(\.payload)
         let visible = deliverAt ?? Date(timeIntervalSince1970: 0)
-        try await connection.query(
-            """
+        return """
             WITH v AS (
                 SELECT * FROM unnest(\(ids)::uuid[], \(types)::text[], \(versions)::int[], \(occurred)::timestamptz[],
                     \(correlations)::text[], \(causations)::text[], \(traces)::text[], \(keys)::text[], \(payloads)::text[])
@@ -44,9 +53,7 @@ struct DeliveryStore: Sendable {
             SELECT s.subscription, v.id, NULLIF(v.ordering_key, ''), GREATEST(\(visible)::timestamptz, now())
             FROM e JOIN v ON v.id = e.id JOIN bus.subscriptions s ON s.topic = v.type
             ORDER BY v.ord, s.subscription
-            """,
-            logger: logger
-        )
+            """
     }
 
     // MARK: Subscriptions
@@ -87,16 +94,19 @@ struct DeliveryStore: Sendable {
                       WHERE p.subscription = d.subscription AND p.ordering_key = d.ordering_key AND p.id < d.id))
                 ORDER BY d.visible_at, d.id
                 LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED)
-            UPDATE bus.deliveries d
-            SET attempts = d.attempts + 1, lease_token = \(token), lease_owner = \(owner),
-                visible_at = now() + make_interval(secs => \(lease.seconds))
-            FROM c, bus.events e
-            WHERE d.id = c.id AND e.id = d.event_id
-            RETURNING d.id, d.attempts, c.previous_token IS NOT NULL,
-                EXISTS (SELECT 1 FROM bus.handled h WHERE h.subscription = d.subscription AND h.event_id = d.event_id),
+                FOR UPDATE SKIP LOCKED),
+            u AS (
+                UPDATE bus.deliveries d
+                SET attempts = d.attempts + 1, lease_token = \(token), lease_owner = \(owner),
+                    visible_at = now() + make_interval(secs => \(lease.seconds))
+                FROM c
+                WHERE d.id = c.id
+                RETURNING d.id, d.attempts, c.previous_token IS NOT NULL AS took_over, d.subscription, d.event_id)
+            SELECT u.id, u.attempts, u.took_over,
+                EXISTS (SELECT 1 FROM bus.handled h WHERE h.subscription = u.subscription AND h.event_id = u.event_id),
                 e.id, e.type, e.version, e.occurred_at, e.published_at, e.correlation_id, e.causation_id,
                 e.traceparent, e.ordering_key, e.payload::text
+            FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e
             """,
             logger: logger
         )

@@ -83,9 +83,10 @@ public final class MessageBus: Service, Sendable {
         }
     }
 
-    /// Publishes events in a transaction of their own (all or none).
+    /// Publishes events on their own, all or none (one statement, one round trip).
     public func publish(_ envelopes: [EventEnvelope], deliverAt: Date? = nil) async throws {
-        try await withTransaction { try await $0.publish(envelopes, deliverAt: deliverAt) }
+        try await store.publish(envelopes, deliverAt: deliverAt)
+        notifier.committed(topics: Set(envelopes.map(\.type)))
     }
 
     /// Publishes one event in a transaction of its own.

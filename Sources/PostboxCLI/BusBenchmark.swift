@@ -98,16 +98,21 @@ struct BusBenchmark {
     private func measureBus(eventsPerTransaction batch: Int) async throws -> Double {
         let handled = Tally()
         let topic = "bench.events.\(batch)"
+        // Half the connections claim and handle, half publish: competing consumers of one subscription, each
+        // with one claim loop and one handler transaction at a time, as the plain-SQL clients each run one.
         let subscription = Subscription(
-            name: "bench-\(batch)", topics: [topic], concurrency: max(1, connections / 2), claimBatchSize: batch,
-            handlerBatchSize: batch
+            name: "bench-\(batch)", topics: [topic], concurrency: 1, claimBatchSize: batch, handlerBatchSize: batch
         )
         return try await withClient { client in
             let bus = MessageBus(client: client, logger: logger)
             try await bus.register(subscription)
-            let consumer = bus.batchConsumer(subscription) { events, _ in handled.consumed(events.count) }
+            let consumers = (0..<max(1, connections / 2)).map { _ in
+                bus.batchConsumer(subscription) { events, _ in handled.consumed(events.count) }
+            }
             let services = ServiceGroup(
-                configuration: .init(services: [.init(service: bus), .init(service: consumer)], logger: logger)
+                configuration: .init(
+                    services: [.init(service: bus)] + consumers.map { .init(service: $0) }, logger: logger
+                )
             )
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await services.run() }
