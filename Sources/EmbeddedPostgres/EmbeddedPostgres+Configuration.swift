@@ -24,6 +24,7 @@ extension EmbeddedPostgres {
         /// The environment consulted for `POSTGRES_BIN_DIR`, `POSTGRES_RUN_AS`, `POSTBOX_CACHE_DIR` and `TMPDIR`.
         public var environment: [String: String]?
 
+        /// Creates a configuration; the defaults give a throwaway server with PostgreSQL's durability.
         public init(
             durability: Durability = .default,
             dataDirectory: FilePath? = nil,

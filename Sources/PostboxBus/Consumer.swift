@@ -40,6 +40,7 @@ public final class Consumer: Service, Sendable {
         self.metrics = ConsumerMetrics(subscription: subscription.name)
     }
 
+    /// Registers the subscription, then claims and handles until graceful shutdown; see the type's discussion.
     public func run() async throws {
         try await store.register(subscription)
         bus.listener.register(wake, topics: subscription.topics)

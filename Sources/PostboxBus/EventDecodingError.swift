@@ -7,6 +7,7 @@ public struct EventDecodingError: PermanentHandlerError, CustomStringConvertible
     /// Why, in one line.
     public var reason: String
 
+    /// Creates the error for `eventId` with a one-line `reason`.
     public init(eventId: UUID, reason: String) {
         self.eventId = eventId
         self.reason = reason

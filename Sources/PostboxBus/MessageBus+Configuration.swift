@@ -12,6 +12,7 @@ extension MessageBus {
         /// How often retention runs, and how often queue gauges are refreshed.
         public var maintenanceInterval: Duration
 
+        /// Creates the settings; every one has a default.
         public init(
             notificationChannel: String = "postbox_bus",
             instanceName: String? = nil,

@@ -123,6 +123,7 @@ public final class MessageBus: Service, Sendable {
         try await Retention(client: client, logger: logger).apply(olderThan: configuration.retention)
     }
 
+    /// Keeps the LISTEN connection, sends wake-ups, refreshes gauges and applies retention until shutdown.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.listener.run() }

@@ -14,6 +14,7 @@ public struct RetryPolicy: Sendable, Hashable {
     /// The randomised fraction of each delay, from 0 (none) to 1 (full jitter).
     public var jitter: Double
 
+    /// Creates a policy; the defaults are 200 ms doubling to at most 60 s, half of each delay random.
     public init(
         initialDelay: Duration = .milliseconds(200), multiplier: Double = 2, maximumDelay: Duration = .seconds(60),
         jitter: Double = 0.5

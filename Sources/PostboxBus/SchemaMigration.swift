@@ -7,6 +7,7 @@ public struct SchemaMigration: Sendable {
     /// The SQL statements, one per element (the extended protocol runs one statement per query).
     public var statements: [String]
 
+    /// Creates a migration; `statements` run in order in one transaction.
     public init(version: Int, name: String, statements: [String]) {
         self.version = version
         self.name = name

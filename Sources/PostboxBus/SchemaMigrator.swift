@@ -12,6 +12,7 @@ public struct SchemaMigrator: Sendable {
     /// The full history, in any order.
     public let migrations: [SchemaMigration]
 
+    /// Creates a migrator for `schema` (a plain identifier) with its full history.
     public init(schema: String, migrations: [SchemaMigration]) {
         precondition(schema.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }, "schema names are plain identifiers")
         self.schema = schema

@@ -29,6 +29,7 @@ public struct Subscription: Sendable, Hashable {
     /// over one lease later; a hung handler (a lost connection, a stuck call) cannot hold an event for ever.
     public var handlerTimeout: Duration
 
+    /// Creates a subscription; every setting but the name and topics has a default suited to a service.
     public init(
         name: String, topics: [String], concurrency: Int = 4, claimBatchSize: Int = 16, handlerBatchSize: Int = 1,
         lease: Duration = .seconds(5), maxAttempts: Int = 5, retry: RetryPolicy = RetryPolicy(),
