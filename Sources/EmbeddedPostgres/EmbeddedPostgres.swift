@@ -136,6 +136,13 @@ public final class EmbeddedPostgres: Sendable {
         )
     }
 
+    /// Settings for a single connection (outside any pool) to a database on this server, as the superuser.
+    public func connectionConfiguration(database: String = "postgres") -> PostgresConnection.Configuration {
+        PostgresConnection.Configuration(
+            host: host, port: port, username: superuser, password: nil, database: database, tls: .disable
+        )
+    }
+
     /// A `postgres://` URL for a database on this server, for child processes and `psql`.
     public func url(database: String = "postgres", username: String? = nil, password: String? = nil) -> String {
         let user = username ?? superuser

@@ -1,4 +1,5 @@
 import Foundation
+public import PostgresNIO
 
 extension MessageBus {
     /// Settings shared by every consumer and publisher of one ``MessageBus``.
@@ -11,19 +12,25 @@ extension MessageBus {
         public var retention: Duration
         /// How often retention runs, and how often queue gauges are refreshed.
         public var maintenanceInterval: Duration
+        /// Where the LISTEN connection goes. Set it (to the same server and database as the client) so the
+        /// listener keeps a connection of its own: with `nil` it borrows one from the pool, and PostgresNIO 1.33.2
+        /// can hand a connection the server has closed back out of the pool, where a query never returns.
+        public var listenerConnection: PostgresConnection.Configuration?
 
         /// Creates the settings; every one has a default.
         public init(
             notificationChannel: String = "postbox_bus",
             instanceName: String? = nil,
             retention: Duration = .seconds(24 * 3600),
-            maintenanceInterval: Duration = .seconds(5)
+            maintenanceInterval: Duration = .seconds(5),
+            listenerConnection: PostgresConnection.Configuration? = nil
         ) {
             self.notificationChannel = notificationChannel
             self.instanceName =
                 instanceName ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
             self.retention = retention
             self.maintenanceInterval = maintenanceInterval
+            self.listenerConnection = listenerConnection
         }
     }
 }

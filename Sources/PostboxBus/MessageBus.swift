@@ -42,7 +42,10 @@ public final class MessageBus: Service, Sendable {
         self.client = client
         self.configuration = configuration
         self.logger = logger
-        self.listener = BusListener(client: client, channel: configuration.notificationChannel, logger: logger)
+        self.listener = BusListener(
+            client: client, dedicatedConnection: configuration.listenerConnection,
+            channel: configuration.notificationChannel, logger: logger
+        )
         self.notifier = Notifier(
             client: client, channel: configuration.notificationChannel, listener: listener, logger: logger
         )
@@ -129,8 +132,21 @@ public final class MessageBus: Service, Sendable {
             group.addTask { await self.listener.run() }
             group.addTask { await self.notifier.run() }
             group.addTask { await self.maintain() }
-            try? await gracefulShutdown()
+            await Self.untilShutdownOrCancellation()
             group.cancelAll()
+        }
+    }
+
+    /// Returns on graceful shutdown or cancellation, whichever comes first — even one that came already.
+    ///
+    /// Not `gracefulShutdown()`: in swift-service-lifecycle 2.13.0 it can miss a cancellation that arrives while
+    /// it is starting (its cancellation handler resumes a continuation that is not stored yet) and wait for ever.
+    static func untilShutdownOrCancellation() async {
+        let (stopped, stop) = AsyncStream<Void>.makeStream()
+        await withGracefulShutdownHandler {
+            for await _ in stopped {}
+        } onGracefulShutdown: {
+            stop.finish()
         }
     }
 

@@ -104,7 +104,7 @@ struct BusBenchmark {
             name: "bench-\(batch)", topics: [topic], concurrency: 1, claimBatchSize: batch, handlerBatchSize: batch
         )
         return try await withClient { client in
-            let bus = MessageBus(client: client, logger: logger)
+            let bus = MessageBus(client: client, configuration: busConfiguration, logger: logger)
             try await bus.register(subscription)
             let consumers = (0..<max(1, connections / 2)).map { _ in
                 bus.batchConsumer(subscription) { events, _ in handled.consumed(events.count) }
@@ -151,7 +151,7 @@ struct BusBenchmark {
     private func measureRedelivery() async throws -> Double {
         let subscription = Subscription(name: "bench-redelivery", topics: ["bench.redelivery"])
         return try await withClient { client in
-            let bus = MessageBus(client: client, logger: logger)
+            let bus = MessageBus(client: client, configuration: busConfiguration, logger: logger)
             try await bus.register(subscription)
             let event = EventEnvelope(type: "bench.redelivery", payload: Self.payload)
             try await bus.publish(event)
@@ -201,6 +201,10 @@ struct BusBenchmark {
     }
 
     // MARK: Helpers
+
+    private var busConfiguration: MessageBus.Configuration {
+        MessageBus.Configuration(listenerConnection: database.connectionConfiguration)
+    }
 
     /// Runs `workload` until cancelled; returns the counter's rate over `duration` after one second of warm-up.
     private func measure(counter: Tally, workload: @escaping @Sendable () async -> Void) async throws -> Double {

@@ -33,7 +33,9 @@ struct BusWorker: AsyncParsableCommand {
         let url = try DatabaseURL(databaseURL)
         let logger = Logger(label: "postbox.bus-worker")
         let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
-        let bus = MessageBus(client: client, logger: logger)
+        let bus = MessageBus(
+            client: client, configuration: .init(listenerConnection: url.connectionConfiguration), logger: logger
+        )
         let mode = self.mode
         let subscription = Subscription(
             name: subscription, topics: topic, concurrency: 1, claimBatchSize: 1,

@@ -4,6 +4,8 @@ import PostgresNIO
 /// Parses `postgres://user[:password]@host[:port]/database[?sslmode=disable]` into client settings.
 struct DatabaseURL: Sendable, CustomStringConvertible {
     let configuration: PostgresClient.Configuration
+    /// The same target for a single connection outside the pool (the bus's LISTEN connection).
+    let connectionConfiguration: PostgresConnection.Configuration
     let text: String
 
     init(_ text: String) throws {
@@ -16,6 +18,10 @@ struct DatabaseURL: Sendable, CustomStringConvertible {
         }
         let database = String(components.path.drop(while: { $0 == "/" }))
         configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: database.isEmpty ? user : database, tls: .disable
+        )
+        connectionConfiguration = PostgresConnection.Configuration(
             host: host, port: components.port ?? 5432, username: user, password: components.password,
             database: database.isEmpty ? user : database, tls: .disable
         )

@@ -50,6 +50,12 @@ private func milliseconds(_ duration: Duration) -> Int {
 /// A service that does nothing until graceful shutdown.
 private struct UntilShutdown: Service {
     func run() async throws {
-        try? await gracefulShutdown()
+        // Not `gracefulShutdown()`, which can miss a signal that arrives while it starts (service-lifecycle 2.13.0).
+        let (stopped, stop) = AsyncStream<Void>.makeStream()
+        await withGracefulShutdownHandler {
+            for await _ in stopped {}
+        } onGracefulShutdown: {
+            stop.finish()
+        }
     }
 }
