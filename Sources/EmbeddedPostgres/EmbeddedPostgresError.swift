@@ -18,6 +18,7 @@ public struct EmbeddedPostgresError: Error, CustomStringConvertible, Sendable {
         /// The caller passed a value that cannot be used (for example a database name).
         public static let invalidArgument = Code("invalidArgument")
 
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -31,5 +32,6 @@ public struct EmbeddedPostgresError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// The one-line ``message``.
     public var description: String { message }
 }

@@ -13,6 +13,7 @@ public struct EventDecodingError: PermanentHandlerError, CustomStringConvertible
         self.reason = reason
     }
 
+    /// One line naming the event and the reason.
     public var description: String { "cannot decode event \(eventId): \(reason)" }
 }
 

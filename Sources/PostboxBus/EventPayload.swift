@@ -22,5 +22,6 @@ public protocol EventPayload: Codable, Sendable {
 }
 
 extension EventPayload {
+    /// Every version up to ``eventVersion``.
     public static var acceptedVersions: ClosedRange<Int> { 1...eventVersion }
 }

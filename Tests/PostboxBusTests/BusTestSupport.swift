@@ -34,6 +34,14 @@ private actor FactoryHolder {
                 group.addTask { await client.run() }
                 try await MessageBus(client: client, logger: logger).migrate()
                 try await client.query("CREATE SCHEMA app", logger: logger)
+                try await client.query(
+                    """
+                    CREATE TABLE app.effects (
+                        n bigserial PRIMARY KEY, event_id uuid NOT NULL, consumer text NOT NULL, attempt int NOT NULL,
+                        sequence_key text, at timestamptz NOT NULL DEFAULT clock_timestamp())
+                    """,
+                    logger: logger
+                )
                 group.cancelAll()
             }
         }
@@ -76,7 +84,11 @@ struct BusHarness: Sendable {
         runBus: Bool = true, _ body: (MessageBus) async throws -> Result
     ) async throws -> Result {
         let client = PostgresClient(configuration: server.configuration(database: database), backgroundLogger: testLogger)
-        let bus = MessageBus(client: client, configuration: .init(instanceName: "other"), logger: testLogger)
+        let bus = MessageBus(
+            client: client,
+            configuration: .init(instanceName: "other", listenerConnection: server.connectionConfiguration(database: database)),
+            logger: testLogger
+        )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             if runBus { group.addTask { try await bus.run() } }
@@ -104,6 +116,8 @@ func withBus<Result: Sendable>(
 ) async throws -> Result {
     let (server, database) = try await BusDatabases.make(prefix: String(name.prefix(while: { $0 != "(" })))
     let client = PostgresClient(configuration: server.configuration(database: database), backgroundLogger: testLogger)
+    var configuration = configuration
+    configuration.listenerConnection = configuration.listenerConnection ?? server.connectionConfiguration(database: database)
     let bus = MessageBus(client: client, configuration: configuration, logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await client.run() }
@@ -156,7 +170,7 @@ func fastSubscription(
     )
 }
 
-/// Records an effect of handling, in the handler's own transaction.
+/// Records an effect of handling in `app.effects` (created in the template), in the handler's own transaction.
 func recordEffect(_ event: ReceivedEvent, by consumer: String, in transaction: BusTransaction) async throws {
     try await transaction.connection.query(
         """
@@ -168,14 +182,11 @@ func recordEffect(_ event: ReceivedEvent, by consumer: String, in transaction: B
 }
 
 extension BusHarness {
-    func createEffectsTable() async throws {
-        try await execute(
-            """
-            CREATE TABLE app.effects (
-                n bigserial PRIMARY KEY, event_id uuid NOT NULL, consumer text NOT NULL, attempt int NOT NULL,
-                sequence_key text, at timestamptz NOT NULL DEFAULT clock_timestamp())
-            """
-        )
+    /// A consumer whose handler records one row in `app.effects` per event, named after the subscription.
+    func recordingConsumer(_ subscription: Subscription) -> Consumer {
+        bus.consumer(subscription) { event, transaction in
+            try await recordEffect(event, by: subscription.name, in: transaction)
+        }
     }
 
     func effectCount() async throws -> Int {

@@ -8,7 +8,6 @@ import Testing
 struct ConsumingTests {
     @Test func competingConsumersInSeparateConnectionsHandleEveryEventExactlyOnce() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let subscription = fastSubscription("workers", concurrency: 3, claimBatchSize: 5)
             try await harness.bus.register(subscription)
             _ = try await harness.publish((1...300).map { TestEvent(sequence: $0) })
@@ -33,10 +32,7 @@ struct ConsumingTests {
 
     @Test func aDuplicateDeliveryOfAHandledEventHasNoSecondEffect() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
-            let consumer = harness.bus.consumer(fastSubscription("once")) { event, transaction in
-                try await recordEffect(event, by: "once", in: transaction)
-            }
+            let consumer = harness.recordingConsumer(fastSubscription("once"))
             try await harness.bus.register(consumer.subscription)
             let envelopes = try await harness.publish([TestEvent(sequence: 1)])
             try await harness.running([consumer]) {
@@ -55,7 +51,6 @@ struct ConsumingTests {
 
     @Test func aFailingHandlerIsRetriedWithBackoffUntilItSucceeds() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let failuresLeft = Mutex(2)
             let consumer = harness.bus.consumer(fastSubscription("flaky")) { event, transaction in
                 try await recordEffect(event, by: "flaky", in: transaction)
@@ -75,7 +70,6 @@ struct ConsumingTests {
 
     @Test func exhaustedRetriesEndInDeadLettersWithEveryErrorAndCanBeReplayed() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let fixed = Atomic<Bool>(false)
             let consumer = harness.bus.consumer(fastSubscription("fragile", maxAttempts: 3)) { event, transaction in
                 struct Broken: Error, CustomStringConvertible { var description: String { "downstream is broken" } }
@@ -108,7 +102,6 @@ struct ConsumingTests {
 
     @Test func anUndecodableEventIsDeadLetteredWithItsReasonAndOthersAreUnaffected() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let consumer = harness.bus.consumer(fastSubscription("strict")) { event, transaction in
                 _ = try event.decode(TestEvent.self)
                 try await recordEffect(event, by: "strict", in: transaction)
@@ -136,7 +129,6 @@ struct ConsumingTests {
 
     @Test func eventsWithTheSameKeyAreHandledInPublishOrderEvenUnderRetries() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let failed = Mutex<Set<Int>>([])
             let consumer = harness.bus.consumer(fastSubscription("ordered", concurrency: 6, claimBatchSize: 6)) { event, transaction in
                 let body = try event.decode(TestEvent.self)
@@ -168,7 +160,6 @@ struct ConsumingTests {
 
     @Test func aFailingKeyBlocksOnlyItselfAndIsVisible() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let consumer = harness.bus.consumer(fastSubscription("keys", maxAttempts: 1000)) { event, transaction in
                 let body = try event.decode(TestEvent.self)
                 struct Stuck: Error {}
@@ -190,7 +181,6 @@ struct ConsumingTests {
 
     @Test func aBatchConsumerHandlesManyEventsPerTransactionAndIsolatesABadOne() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let transactions = Atomic<Int>(0)
             let subscription = fastSubscription("batches", concurrency: 1, claimBatchSize: 50, handlerBatchSize: 50, maxAttempts: 1)
             let consumer = harness.bus.batchConsumer(subscription) { events, transaction in

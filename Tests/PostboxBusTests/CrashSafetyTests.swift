@@ -11,7 +11,6 @@ import Testing
 struct CrashSafetyTests {
     @Test func aConsumerKilledMidHandlerHasItsEventHandledAgainWithinTheLease() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let subscription = fastSubscription("survivor", lease: .seconds(1))
             try await harness.bus.register(subscription)
             let envelope = try await harness.publish([TestEvent(sequence: 1)])[0]
@@ -20,9 +19,7 @@ struct CrashSafetyTests {
                 try execution.send(signal: .kill)
                 return ContinuousClock.now
             }
-            let consumer = harness.bus.consumer(subscription) { event, transaction in
-                try await recordEffect(event, by: "survivor", in: transaction)
-            }
+            let consumer = harness.recordingConsumer(subscription)
             try await harness.running([consumer]) {
                 try await eventually("the killed consumer's event is handled again", timeout: .seconds(15)) {
                     try await harness.effectCount() == 1
@@ -54,7 +51,6 @@ struct CrashSafetyTests {
 
     @Test func aLateAcknowledgementAfterALeaseTakeoverHasNoEffect() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let subscription = fastSubscription("takeover")
             try await harness.bus.register(subscription)
             _ = try await harness.publish([TestEvent(sequence: 1)])
@@ -89,16 +85,12 @@ struct CrashSafetyTests {
 
     @Test func aNotificationFromAnotherProcessWakesTheConsumer() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             // A poll interval far longer than the test: only LISTEN/NOTIFY can wake the consumer in time.
             let subscription = fastSubscription("woken", pollInterval: .seconds(600))
-            let consumer = harness.bus.consumer(subscription) { event, transaction in
-                try await recordEffect(event, by: "woken", in: transaction)
-            }
+            let consumer = harness.recordingConsumer(subscription)
             try await harness.bus.register(subscription)
             try await harness.running([consumer]) {
-                try await eventually("the listener is connected") { harness.bus.listener.connectCount.load(ordering: .relaxed) >= 1 }
-                try await waitUntilIdle(harness, subscription: "woken")
+                try await waitUntilListeningAndIdle(harness, subscription: "woken")
                 try await harness.withOtherProcess { other in
                     try await other.publish(try EventEnvelope(TestEvent(sequence: 1)))
                     try await eventually("handled", timeout: .seconds(10)) { try await harness.effectCount() == 1 }
@@ -109,30 +101,28 @@ struct CrashSafetyTests {
 
     @Test func aListenerWhoseConnectionIsTerminatedReconnectsAndMissesNothing() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let subscription = fastSubscription("reconnecting", pollInterval: .seconds(600))
-            let consumer = harness.bus.consumer(subscription) { event, transaction in
-                try await recordEffect(event, by: "reconnecting", in: transaction)
-            }
+            let consumer = harness.recordingConsumer(subscription)
             try await harness.bus.register(subscription)
             try await harness.running([consumer]) {
-                try await eventually("the listener is connected") { harness.bus.listener.connectCount.load(ordering: .relaxed) >= 1 }
-                try await waitUntilIdle(harness, subscription: "reconnecting")
+                try await waitUntilListeningAndIdle(harness, subscription: "reconnecting")
                 // Published by a process whose bus sends no notification: only a look at the table finds these.
                 try await harness.withOtherProcess(runBus: false) { other in
                     try await other.publish((1...5).map { try EventEnvelope(TestEvent(sequence: $0)) })
                 }
-                try await harness.execute(
+                let terminated = try await harness.scalar(
                     """
-                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int FROM pg_stat_activity
                     WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
-                    """
+                    """,
+                    as: Int.self
                 )
-                try await eventually("events published while the listener was away are handled", timeout: .seconds(10)) {
-                    try await harness.effectCount() == 5
-                }
+                #expect(terminated == 1, "exactly the listener's backend is terminated")
                 try await eventually("the listener is connected again") {
                     harness.bus.listener.connectCount.load(ordering: .relaxed) >= 2
+                }
+                try await eventually("events published while the listener was away are handled", timeout: .seconds(10)) {
+                    try await harness.effectCount() == 5
                 }
             }
         }
@@ -140,8 +130,9 @@ struct CrashSafetyTests {
 
     // MARK: Helpers
 
-    /// Waits until the consumer has looked at an empty queue, so the next wake-up must come from outside.
-    private func waitUntilIdle(_ harness: BusHarness, subscription: String) async throws {
+    /// Waits until the listener is connected and the queue is empty, so the next wake-up must come from outside.
+    private func waitUntilListeningAndIdle(_ harness: BusHarness, subscription: String) async throws {
+        try await eventually("the listener is connected") { harness.bus.listener.connectCount.load(ordering: .relaxed) >= 1 }
         try await eventually("the subscription is registered and empty") {
             try await harness.bus.stats().subscriptions.contains { $0.name == subscription && $0.depth == 0 }
         }

@@ -52,7 +52,6 @@ struct PublishingTests {
 
     @Test func eachSubscriptionReceivesItsOwnCopy() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
             let consumers = ["inventory", "payments"].map { name in
                 harness.bus.consumer(fastSubscription(name)) { event, transaction in
                     try await recordEffect(event, by: name, in: transaction)
@@ -72,10 +71,7 @@ struct PublishingTests {
 
     @Test func delayedEventBecomesVisibleOnlyAtItsTime() async throws {
         try await withBus { harness in
-            try await harness.createEffectsTable()
-            let consumer = harness.bus.consumer(fastSubscription("later")) { event, transaction in
-                try await recordEffect(event, by: "later", in: transaction)
-            }
+            let consumer = harness.recordingConsumer(fastSubscription("later"))
             try await harness.bus.register(consumer.subscription)
             let deliverAt = Date().addingTimeInterval(1.5)
             try await harness.bus.publish(try EventEnvelope(TestEvent(sequence: 1)), deliverAt: deliverAt)

@@ -9,10 +9,7 @@ import Testing
 struct RetentionAndMetricsTests {
     @Test func retentionRemovesOldHistoryButKeepsWhatIsStillNeeded() async throws {
         try await withBus(configuration: .init(instanceName: "test", retention: .zero)) { harness in
-            try await harness.createEffectsTable()
-            let consumer = harness.bus.consumer(fastSubscription("kept")) { event, transaction in
-                try await recordEffect(event, by: "kept", in: transaction)
-            }
+            let consumer = harness.recordingConsumer(fastSubscription("kept"))
             try await harness.bus.register(consumer.subscription)
             try await harness.bus.register(fastSubscription("idle", topics: ["other.topic"]))
             _ = try await harness.publish([TestEvent(sequence: 1), TestEvent(sequence: 2)])
