@@ -216,6 +216,23 @@ public final class EmbeddedPostgres: Sendable {
         try await execute(["CREATE DATABASE \"\(unescaped: name)\"\(unescaped: clause)"])
     }
 
+    /// Whether a database of this name exists.
+    public func databaseExists(_ name: String) async throws -> Bool {
+        let connection = try await PostgresConnection.connect(
+            configuration: connectionConfiguration(database: "postgres"), id: 1, logger: logger
+        )
+        do {
+            var exists = false
+            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
+            for try await _ in rows { exists = true }
+            try await connection.close()
+            return exists
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
     /// Drops a database, disconnecting its sessions first.
     public func dropDatabase(_ name: String) async throws {
         try Self.validate(databaseName: name)

@@ -6,6 +6,10 @@ public import PostgresNIO
 /// It takes a transaction-scoped advisory lock named after the schema, so several processes starting at once
 /// apply each migration exactly once (the others wait, then find nothing to do). Applied versions are recorded in
 /// `<schema>.schema_migrations`.
+///
+/// An up-to-date schema is detected without any DDL, so a role that may only use the schema (not create in it)
+/// can call `migrate` at every start. The schema itself is created only if it does not exist yet, so a schema
+/// created beforehand by an administrator for a less privileged owner works too.
 public struct SchemaMigrator: Sendable {
     /// The schema this migrator owns.
     public let schema: String
@@ -22,11 +26,17 @@ public struct SchemaMigrator: Sendable {
     /// Applies what is missing and returns the versions it applied (empty when already up to date).
     @discardableResult
     public func migrate(client: PostgresClient, logger: Logger) async throws -> [Int] {
-        try await client.withTransaction(logger: logger) { connection in
+        if try await pendingVersions(client: client, logger: logger).isEmpty { return [] }
+        return try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(hashtext(\("postbox.migrations." + schema)))", logger: logger
             )
-            try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+            let missing = try await connection.query(
+                "SELECT to_regnamespace(\(schema)) IS NULL", logger: logger
+            ).decode(Bool.self).reduce(into: false) { $0 = $1 }
+            if missing {
+                try await connection.query("CREATE SCHEMA \(unescaped: schema)", logger: logger)
+            }
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS \(unescaped: schema).schema_migrations (

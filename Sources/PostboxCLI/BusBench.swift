@@ -2,6 +2,7 @@ import ArgumentParser
 import EmbeddedPostgres
 import Foundation
 import Logging
+import PostboxService
 
 /// `postbox bench bus`: the bus's throughput and crash redelivery, against plain SQL on the same server.
 struct BusBench: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostboxBus
+import PostboxService
 import PostgresNIO
 import ServiceLifecycle
 import Subprocess

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PostboxBus
+import PostboxService
 import PostgresNIO
 import ServiceLifecycle
 import UnixSignals

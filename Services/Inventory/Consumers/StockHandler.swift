@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import PostboxBus
+import PostboxContracts
+import PostboxService
+
+/// How inventory reacts to the order flow: reserve all lines or none on `order.placed`; take the stock on
+/// `payment.captured`; release it on `payment.failed`; put it back on `payment.refunded`.
+///
+/// Every reaction is a guarded state change of the order's reservation, so a duplicate or a reordered event
+/// changes nothing twice.
+struct StockHandler: Sendable {
+    static let subscription = Subscription(
+        name: "inventory",
+        topics: [OrderPlaced.eventType, PaymentCaptured.eventType, PaymentFailed.eventType, PaymentRefunded.eventType],
+        drainTimeout: .seconds(5)
+    )
+
+    let products: ProductRepository
+    let logger: Logger
+
+    func handle(_ event: ReceivedEvent, in transaction: BusTransaction) async throws {
+        var logger = event.logger(from: logger)
+        switch event.type {
+        case OrderPlaced.eventType:
+            let order = try event.decode(OrderPlaced.self)
+            logger[metadataKey: "order.id"] = "\(order.orderId)"
+            try await reserve(order, event: event, in: transaction, logger: logger)
+        case PaymentCaptured.eventType:
+            let payment = try event.decode(PaymentCaptured.self)
+            logger[metadataKey: "order.id"] = "\(payment.orderId)"
+            if let lines = try await products.transition(
+                orderId: payment.orderId, from: "reserved", to: "committed", on: transaction.connection, logger: logger
+            ) {
+                try await products.adjust(lines.quantitiesBySKU, reserved: -1, onHand: -1, on: transaction.connection, logger: logger)
+                logger.info("stock taken for captured payment")
+            }
+        case PaymentFailed.eventType:
+            let payment = try event.decode(PaymentFailed.self)
+            logger[metadataKey: "order.id"] = "\(payment.orderId)"
+            if let lines = try await products.transition(
+                orderId: payment.orderId, from: "reserved", to: "released", on: transaction.connection, logger: logger
+            ) {
+                try await products.adjust(lines.quantitiesBySKU, reserved: -1, onHand: 0, on: transaction.connection, logger: logger)
+                logger.info("reservation released after failed payment")
+            }
+        case PaymentRefunded.eventType:
+            let refund = try event.decode(PaymentRefunded.self)
+            logger[metadataKey: "order.id"] = "\(refund.orderId)"
+            if let lines = try await products.transition(
+                orderId: refund.orderId, from: "committed", to: "restocked", on: transaction.connection, logger: logger
+            ) {
+                try await products.adjust(lines.quantitiesBySKU, reserved: 0, onHand: 1, on: transaction.connection, logger: logger)
+                logger.info("stock returned for refunded order")
+            }
+        default:
+            throw EventDecodingError(eventId: event.id, reason: "inventory does not handle \(event.type)")
+        }
+    }
+
+    private func reserve(_ order: OrderPlaced, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
+        let wanted = order.lines.quantitiesBySKU
+        let available = try await products.lockAvailability(
+            skus: wanted.keys.sorted(), on: transaction.connection, logger: logger
+        )
+        let shortages = wanted.keys.sorted().compactMap { sku -> String? in
+            guard let count = available[sku] else { return "\(sku): unknown product" }
+            let quantity = wanted[sku] ?? 0
+            return count < quantity ? "\(sku): \(quantity) wanted, \(count) available" : nil
+        }
+        let orderingKey = order.orderId.uuidString
+        if shortages.isEmpty {
+            guard try await products.insertReservation(
+                orderId: order.orderId, status: "reserved", lines: order.lines, reason: nil,
+                on: transaction.connection, logger: logger
+            ) else { return }
+            try await products.adjust(wanted, reserved: 1, onHand: 0, on: transaction.connection, logger: logger)
+            try await transaction.publish(event.envelope.causing(StockReserved(orderId: order.orderId), orderingKey: orderingKey))
+            logger.info("stock reserved")
+        } else {
+            let reason = "out of stock: " + shortages.joined(separator: "; ")
+            guard try await products.insertReservation(
+                orderId: order.orderId, status: "rejected", lines: order.lines, reason: reason,
+                on: transaction.connection, logger: logger
+            ) else { return }
+            try await transaction.publish(
+                event.envelope.causing(StockRejected(orderId: order.orderId, reason: reason), orderingKey: orderingKey)
+            )
+            logger.info("stock rejected", metadata: ["reason": "\(reason)"])
+        }
+    }
+}

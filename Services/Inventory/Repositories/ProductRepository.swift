@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import PostboxContracts
+import PostgresNIO
+
+/// A product as inventory stores it.
+struct Product: Sendable, Equatable {
+    var sku: String
+    var name: String
+    var priceCents: Int
+    var onHand: Int
+    var reserved: Int
+    var revision: Int64
+
+    var available: Int { onHand - reserved }
+}
+
+/// The SQL for products and reservations; every method runs on the caller's connection (its transaction).
+struct ProductRepository: Sendable {
+    /// Creates or updates a product and returns it with whether it was created. Stock lower than what is
+    /// reserved fails with ``StockBelowReserved``.
+    func upsert(
+        sku: String, name: String, priceCents: Int, stock: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (product: Product, created: Bool) {
+        let current = try await product(sku: sku, forUpdate: true, on: connection, logger: logger)
+        if let current, stock < current.reserved {
+            throw StockBelowReserved(sku: sku, reserved: current.reserved, requested: stock)
+        }
+        let rows = try await connection.query(
+            """
+            INSERT INTO inventory.products (sku, name, price_cents, on_hand) VALUES (\(sku), \(name), \(priceCents), \(stock))
+            ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, price_cents = EXCLUDED.price_cents,
+                on_hand = EXCLUDED.on_hand, revision = inventory.products.revision + 1, updated_at = now()
+            RETURNING sku, name, price_cents, on_hand, reserved, revision
+            """,
+            logger: logger
+        )
+        for try await row in rows.decode((String, String, Int, Int, Int, Int64).self) {
+            return (Product(sku: row.0, name: row.1, priceCents: row.2, onHand: row.3, reserved: row.4, revision: row.5), current == nil)
+        }
+        throw RepositoryError("upsert returned no row")
+    }
+
+    /// The product with this SKU, if any.
+    func product(sku: String, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> Product? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        let rows = try await connection.query(
+            "SELECT sku, name, price_cents, on_hand, reserved, revision FROM inventory.products WHERE sku = \(sku)\(unescaped: lock)",
+            logger: logger
+        )
+        for try await row in rows.decode((String, String, Int, Int, Int, Int64).self) {
+            return Product(sku: row.0, name: row.1, priceCents: row.2, onHand: row.3, reserved: row.4, revision: row.5)
+        }
+        return nil
+    }
+
+    /// Locks the given products in SKU order (so concurrent reservations cannot deadlock) and returns what is
+    /// available of each; unknown SKUs are missing from the result.
+    func lockAvailability(skus: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        let rows = try await connection.query(
+            "SELECT sku, on_hand - reserved FROM inventory.products WHERE sku = ANY(\(skus)) ORDER BY sku FOR UPDATE",
+            logger: logger
+        )
+        var available: [String: Int] = [:]
+        for try await (sku, count) in rows.decode((String, Int).self) { available[sku] = count }
+        return available
+    }
+
+    /// Adds `delta` to the reserved and on-hand counts of each SKU.
+    func adjust(
+        _ quantities: [String: Int], reserved reservedSign: Int, onHand onHandSign: Int, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        for (sku, quantity) in quantities.sorted(by: { $0.key < $1.key }) {
+            try await connection.query(
+                """
+                UPDATE inventory.products SET reserved = reserved + \(reservedSign * quantity),
+                    on_hand = on_hand + \(onHandSign * quantity), updated_at = now()
+                WHERE sku = \(sku)
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    /// Records a new reservation; false if the order already has one (a duplicate event).
+    func insertReservation(
+        orderId: UUID, status: String, lines: [OrderLine], reason: String?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let json = String(decoding: try JSONEncoder().encode(lines), as: UTF8.self)
+        let rows = try await connection.query(
+            """
+            INSERT INTO inventory.reservations (order_id, status, lines, reason)
+            VALUES (\(orderId), \(status), \(json)::jsonb, \(reason)) ON CONFLICT (order_id) DO NOTHING RETURNING 1
+            """,
+            logger: logger
+        )
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// Moves the order's reservation from `from` to `to` and returns its lines; nil if it was not in `from`.
+    func transition(
+        orderId: UUID, from: String, to: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [OrderLine]? {
+        let rows = try await connection.query(
+            """
+            UPDATE inventory.reservations SET status = \(to), updated_at = now()
+            WHERE order_id = \(orderId) AND status = \(from) RETURNING lines::text
+            """,
+            logger: logger
+        )
+        for try await json in rows.decode(String.self) {
+            return try JSONDecoder().decode([OrderLine].self, from: Data(json.utf8))
+        }
+        return nil
+    }
+}
+
+/// A stock level below what is reserved for orders in flight.
+struct StockBelowReserved: Error {
+    let sku: String
+    let reserved: Int
+    let requested: Int
+}
+
+/// A query that did not return what it must.
+struct RepositoryError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension [OrderLine] {
+    /// Quantities per SKU, adding up lines of the same SKU.
+    var quantitiesBySKU: [String: Int] {
+        reduce(into: [:]) { $0[$1.sku, default: 0] += $1.quantity }
+    }
+}

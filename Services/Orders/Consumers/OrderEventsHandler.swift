@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import PostboxBus
+import PostboxContracts
+import PostboxService
+
+/// How orders reacts to the flow: keep the catalogue from `product.upserted`; `stock.rejected` → rejected;
+/// `payment.captured` → confirmed; `payment.failed` → cancelled; `payment.refunded` → cancelled.
+///
+/// Each is a guarded status change (only from the state it expects), so a duplicate changes nothing.
+struct OrderEventsHandler: Sendable {
+    static let subscription = Subscription(
+        name: "orders",
+        topics: [
+            ProductUpserted.eventType, StockRejected.eventType, PaymentCaptured.eventType, PaymentFailed.eventType,
+            PaymentRefunded.eventType,
+        ],
+        drainTimeout: .seconds(5)
+    )
+
+    let repository: OrdersRepository
+    let logger: Logger
+
+    func handle(_ event: ReceivedEvent, in transaction: BusTransaction) async throws {
+        var logger = event.logger(from: logger)
+        let connection = transaction.connection
+        switch event.type {
+        case ProductUpserted.eventType:
+            let product = try event.decode(ProductUpserted.self)
+            try await repository.upsertCatalogue(product, on: connection, logger: logger)
+        case StockRejected.eventType:
+            let rejection = try event.decode(StockRejected.self)
+            logger[metadataKey: "order.id"] = "\(rejection.orderId)"
+            if try await repository.transition(
+                orderId: rejection.orderId, from: ["pending"], to: "rejected", reason: rejection.reason, on: connection, logger: logger
+            ) {
+                logger.info("order rejected", metadata: ["reason": "\(rejection.reason)"])
+            }
+        case PaymentCaptured.eventType:
+            let payment = try event.decode(PaymentCaptured.self)
+            logger[metadataKey: "order.id"] = "\(payment.orderId)"
+            if try await repository.transition(
+                orderId: payment.orderId, from: ["pending"], to: "confirmed", reason: nil, on: connection, logger: logger
+            ) {
+                logger.info("order confirmed")
+            }
+        case PaymentFailed.eventType:
+            let failure = try event.decode(PaymentFailed.self)
+            logger[metadataKey: "order.id"] = "\(failure.orderId)"
+            if try await repository.transition(
+                orderId: failure.orderId, from: ["pending"], to: "cancelled", reason: "payment failed: \(failure.reason)",
+                on: connection, logger: logger
+            ) {
+                logger.info("order cancelled: payment failed", metadata: ["reason": "\(failure.reason)"])
+            }
+        case PaymentRefunded.eventType:
+            let refund = try event.decode(PaymentRefunded.self)
+            logger[metadataKey: "order.id"] = "\(refund.orderId)"
+            if try await repository.transition(
+                orderId: refund.orderId, from: ["confirmed"], to: "cancelled", reason: "cancelled by the customer; refunded",
+                on: connection, logger: logger
+            ) {
+                logger.info("order cancelled and refunded")
+            }
+        default:
+            throw EventDecodingError(eventId: event.id, reason: "orders does not handle \(event.type)")
+        }
+    }
+}

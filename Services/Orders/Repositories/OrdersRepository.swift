@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import PostboxContracts
+import PostgresNIO
+
+/// The SQL of the orders service; every method runs on the caller's connection (its transaction).
+struct OrdersRepository: Sendable {
+    func createCustomer(name: String?, on connection: PostgresConnection, logger: Logger) async throws -> (id: UUID, token: String) {
+        let id = UUID()
+        let token = "cus_" + (0..<32).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
+        try await connection.query(
+            "INSERT INTO orders.customers (id, name, token) VALUES (\(id), \(name), \(token))", logger: logger
+        )
+        return (id, token)
+    }
+
+    func customer(token: String, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
+        let rows = try await connection.query("SELECT id FROM orders.customers WHERE token = \(token)", logger: logger)
+        for try await id in rows.decode(UUID.self) { return id }
+        return nil
+    }
+
+    func createCart(customerId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> UUID {
+        let id = UUID()
+        try await connection.query(
+            "INSERT INTO orders.carts (id, customer_id, status) VALUES (\(id), \(customerId), 'open')", logger: logger
+        )
+        return id
+    }
+
+    /// The customer's cart with its items priced from the catalogue (an item whose product left the catalogue
+    /// has price -1); `forUpdate` locks the cart row.
+    func cart(id: UUID, customerId: UUID, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> CartRecord? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        let carts = try await connection.query(
+            "SELECT status FROM orders.carts WHERE id = \(id) AND customer_id = \(customerId)\(unescaped: lock)",
+            logger: logger
+        )
+        var status: String?
+        for try await value in carts.decode(String.self) { status = value }
+        guard let status else { return nil }
+        let items = try await connection.query(
+            """
+            SELECT i.sku, i.quantity, coalesce(c.price_cents, -1) FROM orders.cart_items i
+            LEFT JOIN orders.catalogue c ON c.sku = i.sku WHERE i.cart_id = \(id) ORDER BY i.sku
+            """,
+            logger: logger
+        )
+        var lines: [OrderLine] = []
+        for try await (sku, quantity, price) in items.decode((String, Int, Int).self) {
+            lines.append(OrderLine(sku: sku, quantity: quantity, priceCents: price))
+        }
+        return CartRecord(id: id, customerId: customerId, status: status, items: lines)
+    }
+
+    func catalogueHas(sku: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("SELECT 1 FROM orders.catalogue WHERE sku = \(sku)", logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    /// Adds `quantity` of `sku` to the cart (to what is there already) and returns the new quantity.
+    func addItem(cartId: UUID, sku: String, quantity: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            INSERT INTO orders.cart_items (cart_id, sku, quantity) VALUES (\(cartId), \(sku), \(quantity))
+            ON CONFLICT (cart_id, sku) DO UPDATE SET quantity = orders.cart_items.quantity + EXCLUDED.quantity
+            RETURNING quantity
+            """,
+            logger: logger
+        )
+        for try await total in rows.decode(Int.self) { return total }
+        throw OrdersRepositoryError("adding a cart item returned no row")
+    }
+
+    func orderId(customerId: UUID, idempotencyKey: String, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
+        let rows = try await connection.query(
+            "SELECT id FROM orders.orders WHERE customer_id = \(customerId) AND idempotency_key = \(idempotencyKey)",
+            logger: logger
+        )
+        for try await id in rows.decode(UUID.self) { return id }
+        return nil
+    }
+
+    func orderId(cartId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
+        let rows = try await connection.query("SELECT id FROM orders.orders WHERE cart_id = \(cartId)", logger: logger)
+        for try await id in rows.decode(UUID.self) { return id }
+        return nil
+    }
+
+    /// Stores a pending order with its lines and closes its cart.
+    func insertOrder(
+        id: UUID, cart: CartRecord, idempotencyKey: String?, totalCents: Int, traceId: String,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO orders.orders (id, customer_id, cart_id, idempotency_key, status, total_cents, trace_id)
+            VALUES (\(id), \(cart.customerId), \(cart.id), \(idempotencyKey), 'pending', \(totalCents), \(traceId))
+            """,
+            logger: logger
+        )
+        for line in cart.items {
+            try await connection.query(
+                """
+                INSERT INTO orders.order_lines (order_id, sku, quantity, price_cents)
+                VALUES (\(id), \(line.sku), \(line.quantity), \(line.priceCents))
+                """,
+                logger: logger
+            )
+        }
+        try await connection.query("UPDATE orders.carts SET status = 'checked_out' WHERE id = \(cart.id)", logger: logger)
+    }
+
+    /// The order with its lines; with `customerId`, only if it is that customer's.
+    func order(id: UUID, customerId: UUID?, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> OrderRecord? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        let rows = try await connection.query(
+            """
+            SELECT customer_id, status, reason, total_cents, cancel_requested_at IS NOT NULL
+            FROM orders.orders WHERE id = \(id)\(unescaped: lock)
+            """,
+            logger: logger
+        )
+        var found: OrderRecord?
+        for try await (customer, status, reason, total, cancelling) in rows.decode((UUID, String, String?, Int, Bool).self) {
+            found = OrderRecord(
+                id: id, customerId: customer, status: status, reason: reason, totalCents: total,
+                cancellationRequested: cancelling, lines: []
+            )
+        }
+        guard var order = found, customerId == nil || customerId == order.customerId else { return nil }
+        let lines = try await connection.query(
+            "SELECT sku, quantity, price_cents FROM orders.order_lines WHERE order_id = \(id) ORDER BY sku", logger: logger
+        )
+        for try await (sku, quantity, price) in lines.decode((String, Int, Int).self) {
+            order.lines.append(OrderLine(sku: sku, quantity: quantity, priceCents: price))
+        }
+        return order
+    }
+
+    /// Moves the order to `status` if it is in one of `from`; false when it was not (a duplicate or late event).
+    func transition(orderId: UUID, from: [String], to status: String, reason: String?, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            UPDATE orders.orders SET status = \(status), reason = \(reason), updated_at = now()
+            WHERE id = \(orderId) AND status = ANY(\(from)) RETURNING 1
+            """,
+            logger: logger
+        )
+        for try await _ in rows { return true }
+        return false
+    }
+
+    func markCancellationRequested(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "UPDATE orders.orders SET cancel_requested_at = now(), updated_at = now() WHERE id = \(orderId)", logger: logger
+        )
+    }
+
+    /// Keeps the newest revision of a product in the catalogue.
+    func upsertCatalogue(_ product: ProductUpserted, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            INSERT INTO orders.catalogue (sku, name, price_cents, revision)
+            VALUES (\(product.sku), \(product.name), \(product.priceCents), \(product.revision))
+            ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, price_cents = EXCLUDED.price_cents,
+                revision = EXCLUDED.revision, updated_at = now()
+            WHERE orders.catalogue.revision < EXCLUDED.revision
+            """,
+            logger: logger
+        )
+    }
+}
+
+/// A query that did not return what it must.
+struct OrdersRepositoryError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

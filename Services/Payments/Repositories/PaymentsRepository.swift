@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A payment as the payments service stores it.
+struct PaymentRecord: Sendable, Equatable {
+    var id: UUID
+    var orderId: UUID
+    var amountCents: Int
+    var status: String
+    var chargeId: String?
+    var reason: String?
+}
+
+/// The SQL of the payments service; every method runs on the caller's connection (its transaction).
+struct PaymentsRepository: Sendable {
+    func recordIntent(orderId: UUID, amountCents: Int, token: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            INSERT INTO payments.intents (order_id, amount_cents, payment_token) VALUES (\(orderId), \(amountCents), \(token))
+            ON CONFLICT (order_id) DO NOTHING
+            """,
+            logger: logger
+        )
+    }
+
+    func intent(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (amountCents: Int, token: String)? {
+        let rows = try await connection.query(
+            "SELECT amount_cents, payment_token FROM payments.intents WHERE order_id = \(orderId)", logger: logger
+        )
+        for try await (amount, token) in rows.decode((Int, String).self) { return (amount, token) }
+        return nil
+    }
+
+    func payment(orderId: UUID, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> PaymentRecord? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        let rows = try await connection.query(
+            """
+            SELECT id, order_id, amount_cents, status, charge_id, reason FROM payments.payments
+            WHERE order_id = \(orderId)\(unescaped: lock)
+            """,
+            logger: logger
+        )
+        for try await row in rows.decode((UUID, UUID, Int, String, String?, String?).self) {
+            return PaymentRecord(id: row.0, orderId: row.1, amountCents: row.2, status: row.3, chargeId: row.4, reason: row.5)
+        }
+        return nil
+    }
+
+    func insert(_ payment: PaymentRecord, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            INSERT INTO payments.payments (id, order_id, amount_cents, status, charge_id, reason)
+            VALUES (\(payment.id), \(payment.orderId), \(payment.amountCents), \(payment.status), \(payment.chargeId), \(payment.reason))
+            """,
+            logger: logger
+        )
+    }
+
+    func markRefunded(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "UPDATE payments.payments SET status = 'refunded', updated_at = now() WHERE order_id = \(orderId)", logger: logger
+        )
+    }
+}

@@ -1,0 +1,23 @@
+public import Foundation
+public import PostboxBus
+
+/// `product.upserted`: inventory created a product or changed its name, price or stock.
+///
+/// Published with the SKU as ordering key; `revision` grows with every change, so a consumer keeps the newest.
+public struct ProductUpserted: EventPayload, Equatable {
+    public static let eventType = "product.upserted"
+    public static let eventVersion = 1
+
+    public var sku: String
+    public var name: String
+    public var priceCents: Int
+    /// Increases with every change of this product.
+    public var revision: Int64
+
+    public init(sku: String, name: String, priceCents: Int, revision: Int64) {
+        self.sku = sku
+        self.name = name
+        self.priceCents = priceCents
+        self.revision = revision
+    }
+}
