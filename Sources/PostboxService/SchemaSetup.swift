@@ -76,9 +76,12 @@ public enum SchemaSetup {
         "postgres://\(role)@\(admin.host):\(admin.port)/\(admin.database)"
     }
 
-    /// Checks that the bus is migrated and applies the service's own migrations, as the service's role.
+    /// Checks that the bus is migrated, applies the service's own migrations and registers its subscriptions, as
+    /// the service's role. Registering before the service runs means no event published from then on is missed,
+    /// even one published before its consumers first start.
     public static func migrate(
-        configuration: PostgresClient.Configuration, usesBus: Bool, schema: SchemaMigrator?, logger: Logger
+        configuration: PostgresClient.Configuration, usesBus: Bool, schema: SchemaMigrator?,
+        subscriptions: [Subscription] = [], logger: Logger
     ) async throws {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -105,6 +108,8 @@ public enum SchemaSetup {
             if let schema {
                 try await schema.migrate(client: client, logger: logger)
             }
+            let bus = MessageBus(client: client, logger: logger)
+            for subscription in subscriptions { try await bus.register(subscription) }
         }
     }
 

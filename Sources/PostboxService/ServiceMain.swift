@@ -9,7 +9,7 @@ import ServiceLifecycle
 import UnixSignals
 
 /// The start-up every Postbox service shares: read settings (a bad value exits with status 78 and one line naming
-/// the variable), set up logs and metrics, migrate the service's schema, then run the client, the bus, the
+/// the variable), set up logs and metrics, migrate the service's schema and register its subscriptions, then run the client, the bus, the
 /// consumers and the HTTP server in one `ServiceGroup` until SIGTERM or SIGINT, and exit 0 after draining.
 public enum ServiceMain {
     /// Exit status for a configuration error (`EX_CONFIG` from sysexits.h).
@@ -60,7 +60,6 @@ public enum ServiceMain {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         do {
-            try await migrate(settings: settings, usesBus: usesBus, schema: schema, logger: logger)
             let client = PostgresClient(configuration: settings.database.configuration, backgroundLogger: logger)
             let bus = MessageBus(
                 client: client,
@@ -73,6 +72,10 @@ public enum ServiceMain {
                 name: name, settings: settings, client: client, bus: bus, logger: logger, metrics: registry
             )
             let parts = try await build(context, extra)
+            try await migrate(
+                settings: settings, usesBus: usesBus, schema: schema,
+                subscriptions: parts.consumers.map(\.subscription), logger: logger
+            )
             let app = context.application(parts: parts)
             let services: [any Service] = [client] + (usesBus ? [bus] : []) + parts.consumers + parts.services + [app]
             let group = ServiceGroup(
@@ -93,13 +96,16 @@ public enum ServiceMain {
 
     /// Applies the bus's and the service's migrations through a short-lived client, retrying the connection for
     /// up to 30 s so a service may start before its database.
-    static func migrate(settings: ServiceSettings, usesBus: Bool, schema: SchemaMigrator?, logger: Logger) async throws {
+    static func migrate(
+        settings: ServiceSettings, usesBus: Bool, schema: SchemaMigrator?, subscriptions: [Subscription], logger: Logger
+    ) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         var delay = Duration.milliseconds(100)
         while true {
             do {
                 try await SchemaSetup.migrate(
-                    configuration: settings.database.configuration, usesBus: usesBus, schema: schema, logger: logger
+                    configuration: settings.database.configuration, usesBus: usesBus, schema: schema,
+                    subscriptions: subscriptions, logger: logger
                 )
                 return
             } catch let error as SchemaSetupError {

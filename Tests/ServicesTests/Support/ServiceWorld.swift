@@ -73,6 +73,7 @@ func withService<Result: Sendable>(
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         do {
+            for consumer in parts.consumers { try await bus.register(consumer.subscription) }
             let result = try await app.test(.router) { client in try await body(client, world) }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
