@@ -7,7 +7,7 @@ struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Prepare a PostgreSQL database for the services.",
-        subcommands: [Setup.self]
+        subcommands: [Setup.self, Script.self]
     )
 
     struct Setup: AsyncParsableCommand {
@@ -25,6 +25,16 @@ struct DatabaseCommand: AsyncParsableCommand {
             for role in SchemaSetup.serviceRoles {
                 print("  DATABASE_URL for \(role): \(SchemaSetup.url(of: role, like: admin))")
             }
+        }
+    }
+
+    struct Script: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sql", abstract: "Print the setup SQL (infra/postgres/setup.sql) for psql or a migration tool."
+        )
+
+        func run() async throws {
+            print(SchemaSetup.script, terminator: "")
         }
     }
 }
