@@ -57,7 +57,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "postbox.status")
         let admin = try DatabaseURL(state.databaseURL)
-        let client = PostgresClient(configuration: admin.configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: admin.configuration, backgroundLogger: logger.quieted())
         let stats = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }

@@ -57,6 +57,7 @@ struct UpCommand: AsyncParsableCommand {
             throw ValidationFailure("port \(instance.port) (\(instance.label)) is in use; pick another --port-base")
         }
         let binaries = try await ServiceBinaries.locate(build: !noBuild, printer: printer)
+        let builtAt = ContinuousClock.now
 
         let server: EmbeddedPostgres?
         let admin: DatabaseURL
@@ -92,7 +93,9 @@ struct UpCommand: AsyncParsableCommand {
                     table: table, printer: printer
                 )
             }
-            let announcer = ReadinessAnnouncer(instances: planned, startedAt: startedAt, printer: printer)
+            let announcer = ReadinessAnnouncer(
+                instances: planned, startedAt: startedAt, builtAt: builtAt, printer: printer
+            )
             let group = ServiceGroup(
                 configuration: .init(
                     services: children.map { .init(service: $0) } + [.init(service: announcer)],
@@ -120,6 +123,7 @@ struct UpCommand: AsyncParsableCommand {
 struct ReadinessAnnouncer: Service {
     let instances: [ProcessInstance]
     let startedAt: ContinuousClock.Instant
+    let builtAt: ContinuousClock.Instant
     let printer: LogPrinter
 
     func run() async throws {
@@ -132,9 +136,13 @@ struct ReadinessAnnouncer: Service {
                 waiting = still
                 if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
             }
-            let elapsed = ContinuousClock.now - startedAt
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            printer.note(String(format: "all %d processes ready in %.2f s", instances.count, seconds))
+            let now = ContinuousClock.now
+            printer.note(
+                String(
+                    format: "all %d processes ready in %.2f s (%.2f s after the build)", instances.count,
+                    seconds(now - startedAt), seconds(now - builtAt)
+                )
+            )
             for instance in instances {
                 printer.note("  \(instance.label.padding(toLength: 18, withPad: " ", startingAt: 0)) http://127.0.0.1:\(instance.port)")
             }
@@ -142,4 +150,8 @@ struct ReadinessAnnouncer: Service {
             try await Task.sleep(for: .seconds(365 * 24 * 3600))
         }
     }
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }

@@ -57,7 +57,7 @@ public enum SchemaSetup {
     /// Applies the setup statements and the bus's migrations as an administrator (the database owner or a
     /// superuser). Safe to run again and from several processes at once.
     public static func prepare(configuration: PostgresClient.Configuration, logger: Logger) async throws {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger.quieted())
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
@@ -83,7 +83,7 @@ public enum SchemaSetup {
         configuration: PostgresClient.Configuration, usesBus: Bool, schema: SchemaMigrator?,
         subscriptions: [Subscription] = [], logger: Logger
     ) async throws {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger.quieted())
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
@@ -123,4 +123,14 @@ public enum SchemaSetup {
 public struct SchemaSetupError: Error, CustomStringConvertible, Sendable {
     /// One line.
     public let description: String
+}
+
+extension Logger {
+    /// This logger at `error` level at least: for the background logger of a short-lived client, whose harmless
+    /// "run() hasn't been called yet" warning races with its first query.
+    public func quieted() -> Logger {
+        var logger = self
+        logger.logLevel = max(logLevel, .error)
+        return logger
+    }
 }

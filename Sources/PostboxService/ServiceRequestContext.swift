@@ -1,3 +1,4 @@
+public import Foundation
 public import Hummingbird
 import Logging
 public import PostboxBus
@@ -18,6 +19,14 @@ public struct ServiceRequestContext: RequestContext {
 
     /// Request bodies are small JSON documents; anything larger is answered with 413.
     public var maxUploadSize: Int { 64 * 1024 }
+
+    /// JSON with sorted keys and ISO 8601 dates, so responses read the same every time.
+    public var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
 }
 
 extension ServiceRequestContext {

@@ -48,7 +48,7 @@ struct OrderFlowTests {
             #expect(payments.map(\.status) == ["captured"])
             #expect(payments.map(\.amountCents) == [2500])
             let ledger = try await HTTP.call(
-                .GET, "\(system.url("payment-gateway"))/v1/charges?reference=\(accepted.orderId.uuidString.lowercased())"
+                .GET, "\(system.url("payment-gateway"))/v1/charges?reference=\(accepted.orderId)"
             ).decode(Ledger.self)
             #expect(ledger.charges.map(\.status) == ["captured"])
             #expect(ledger.charges.map(\.amountCents) == [2500])

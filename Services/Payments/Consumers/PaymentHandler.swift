@@ -54,7 +54,7 @@ struct PaymentHandler: Sendable {
             throw RetryablePaymentError(description: "no order.placed seen for order \(orderId)")
         }
         let outcome = await gateway.charge(
-            reference: orderId.uuidString.lowercased(), amountCents: intent.amountCents, token: intent.token,
+            reference: orderId.uuidString, amountCents: intent.amountCents, token: intent.token,
             trace: event.envelope.trace, logger: logger
         )
         var payment = PaymentRecord(id: UUID(), orderId: orderId, amountCents: intent.amountCents, status: "failed")
@@ -98,7 +98,7 @@ struct PaymentHandler: Sendable {
         guard payment.status == "captured", let chargeId = payment.chargeId else {
             throw PermanentPaymentError(description: "order \(orderId)'s payment is \(payment.status), not captured; nothing to refund")
         }
-        switch await gateway.refund(reference: orderId.uuidString.lowercased(), chargeId: chargeId, trace: event.envelope.trace, logger: logger) {
+        switch await gateway.refund(reference: orderId.uuidString, chargeId: chargeId, trace: event.envelope.trace, logger: logger) {
         case .refunded(let refundId):
             try await repository.markRefunded(orderId: orderId, on: connection, logger: logger)
             try await transaction.publish(
