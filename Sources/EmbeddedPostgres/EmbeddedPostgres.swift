@@ -218,15 +218,24 @@ public final class EmbeddedPostgres: Sendable {
 
     /// Whether a database of this name exists.
     public func databaseExists(_ name: String) async throws -> Bool {
+        try await withConnection { connection in
+            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
+            for try await _ in rows { return true }
+            return false
+        }
+    }
+
+    /// Runs `body` on a short-lived connection to `database` as the superuser, closing it afterwards.
+    public func withConnection<Result: Sendable>(
+        database: String = "postgres", _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         let connection = try await PostgresConnection.connect(
-            configuration: connectionConfiguration(database: "postgres"), id: 1, logger: logger
+            configuration: connectionConfiguration(database: database), id: 1, logger: logger
         )
         do {
-            var exists = false
-            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
-            for try await _ in rows { exists = true }
+            let result = try await body(connection)
             try await connection.close()
-            return exists
+            return result
         } catch {
             try? await connection.close()
             throw error

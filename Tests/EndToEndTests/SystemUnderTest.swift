@@ -63,16 +63,6 @@ struct SystemUnderTest: Sendable {
     }
 
     func withSuperuser<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        let connection = try await PostgresConnection.connect(
-            configuration: server.connectionConfiguration(database: database), id: 1, logger: Self.logger
-        )
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await server.withConnection(database: database, body)
     }
 }

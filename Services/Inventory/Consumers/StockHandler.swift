@@ -29,33 +29,30 @@ struct StockHandler: Sendable {
         case PaymentCaptured.eventType:
             let payment = try event.decode(PaymentCaptured.self)
             logger[metadataKey: "order.id"] = "\(payment.orderId)"
-            if let lines = try await products.transition(
-                orderId: payment.orderId, from: "reserved", to: "committed", on: transaction.connection, logger: logger
-            ) {
-                try await products.adjust(lines.quantitiesBySKU, reserved: -1, onHand: -1, on: transaction.connection, logger: logger)
-                logger.info("stock taken for captured payment")
-            }
+            try await settle(payment.orderId, from: "reserved", to: "committed", reserved: -1, onHand: -1, in: transaction, logger: logger)
         case PaymentFailed.eventType:
             let payment = try event.decode(PaymentFailed.self)
             logger[metadataKey: "order.id"] = "\(payment.orderId)"
-            if let lines = try await products.transition(
-                orderId: payment.orderId, from: "reserved", to: "released", on: transaction.connection, logger: logger
-            ) {
-                try await products.adjust(lines.quantitiesBySKU, reserved: -1, onHand: 0, on: transaction.connection, logger: logger)
-                logger.info("reservation released after failed payment")
-            }
+            try await settle(payment.orderId, from: "reserved", to: "released", reserved: -1, onHand: 0, in: transaction, logger: logger)
         case PaymentRefunded.eventType:
             let refund = try event.decode(PaymentRefunded.self)
             logger[metadataKey: "order.id"] = "\(refund.orderId)"
-            if let lines = try await products.transition(
-                orderId: refund.orderId, from: "committed", to: "restocked", on: transaction.connection, logger: logger
-            ) {
-                try await products.adjust(lines.quantitiesBySKU, reserved: 0, onHand: 1, on: transaction.connection, logger: logger)
-                logger.info("stock returned for refunded order")
-            }
+            try await settle(refund.orderId, from: "committed", to: "restocked", reserved: 0, onHand: 1, in: transaction, logger: logger)
         default:
             throw EventDecodingError(eventId: event.id, reason: "inventory does not handle \(event.type)")
         }
+    }
+
+    /// Moves the order's reservation from `from` to `to` and applies its quantities, times the signs given, to
+    /// the reserved and on-hand counts; does nothing if the reservation is not in `from` (a duplicate or late event).
+    private func settle(
+        _ orderId: UUID, from: String, to: String, reserved: Int, onHand: Int, in transaction: BusTransaction, logger: Logger
+    ) async throws {
+        guard let lines = try await products.transition(
+            orderId: orderId, from: from, to: to, on: transaction.connection, logger: logger
+        ) else { return }
+        try await products.adjust(lines.quantitiesBySKU, reserved: reserved, onHand: onHand, on: transaction.connection, logger: logger)
+        logger.info("reservation \(to)")
     }
 
     private func reserve(_ order: OrderPlaced, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {

@@ -29,17 +29,7 @@ struct ServiceWorld: Sendable {
 
     /// Runs `body` on a connection as the superuser (to look at any schema, as a test may).
     func withSuperuser<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        let connection = try await PostgresConnection.connect(
-            configuration: server.connectionConfiguration(database: database), id: 1, logger: testLogger
-        )
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await server.withConnection(database: database, body)
     }
 
     /// The URL of `role` in this world's database.
