@@ -61,14 +61,33 @@ public enum SchemaSetup {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            try await client.withTransaction(logger: logger) { connection in
-                _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtext('postbox.setup'))", logger: logger)
-                for statement in statements {
-                    _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            // Roles are shared by every database of the cluster, but advisory locks are not: a setup of another
+            // database at the same moment can create a role between our check and our CREATE. Every statement
+            // checks first, so trying again after such a collision finds the work done.
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try await client.withTransaction(logger: logger) { connection in
+                        _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtext('postbox.setup'))", logger: logger)
+                        for statement in statements {
+                            _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        }
+                    }
+                    break
+                } catch let error as PostgresTransactionError where attempt < 10 && isConcurrentCatalogChange(error) {
+                    try await Task.sleep(for: .milliseconds(20 * attempt))
                 }
             }
             try await MessageBus.schemaMigrator.migrate(client: client, logger: logger)
         }
+    }
+
+    /// A collision with another database's setup on the cluster-wide role catalog.
+    private static func isConcurrentCatalogChange(_ error: PostgresTransactionError) -> Bool {
+        guard let psql = error.closureError as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
+        // unique_violation, duplicate_object, and "tuple concurrently updated" (internal_error).
+        return ["23505", "42710", "XX000"].contains(state)
     }
 
     /// The URL of `role` on the same server and database as `admin` (the embedded server trusts loopback).
