@@ -84,6 +84,7 @@ struct UpCommand: AsyncParsableCommand {
                     "HTTP_PORT": "\(instance.port)",
                     "LOG_LEVEL": logLevel,
                     "INSTANCE_NAME": instance.label,
+                    "POSTBOX_PARENT_PID": "\(getpid())",
                 ]
                 if instance.process.name == "payments" {
                     environment["PAYMENT_GATEWAY_URL"] = "http://127.0.0.1:\(gatewayPort)"

@@ -78,9 +78,12 @@ public enum ServiceMain {
             )
             let app = context.application(parts: parts)
             let services: [any Service] = [client] + (usesBus ? [bus] : []) + parts.consumers + parts.services + [app]
+            let watch = ParentWatch.fromEnvironment(logger: logger).map {
+                ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup)
+            }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: services.map { .init(service: $0) },
+                    services: services.map { .init(service: $0) } + (watch.map { [$0] } ?? []),
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

@@ -74,6 +74,7 @@ struct StockHandler: Sendable {
             try await products.adjust(wanted, reserved: 1, onHand: 0, on: transaction.connection, logger: logger)
             try await transaction.publish(event.envelope.causing(StockReserved(orderId: order.orderId), orderingKey: orderingKey))
             logger.info("stock reserved")
+            CrashPoint.reached("inventory.after-reserve-before-ack", logger: logger)
         } else {
             let reason = "out of stock: " + shortages.joined(separator: "; ")
             guard try await products.insertReservation(

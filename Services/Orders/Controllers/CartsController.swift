@@ -142,6 +142,7 @@ struct CartsController: Sendable {
             context.logger.info("order placed", metadata: ["order.id": "\(orderId)", "order.total_cents": "\(total)"])
             return CheckoutAccepted(orderId: orderId, status: "pending")
         }
+        CrashPoint.reached("orders.after-commit-before-response", logger: context.logger)
         return EditedResponse(status: .accepted, response: accepted)
     }
 }

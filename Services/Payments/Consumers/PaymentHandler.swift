@@ -61,6 +61,7 @@ struct PaymentHandler: Sendable {
         let published: any EventPayload
         switch outcome {
         case .captured(let chargeId):
+            CrashPoint.reached("payments.after-charge-before-commit", logger: logger)
             payment.status = "captured"
             payment.chargeId = chargeId
             published = PaymentCaptured(orderId: orderId, paymentId: payment.id, amountCents: intent.amountCents, chargeId: chargeId)
@@ -100,6 +101,7 @@ struct PaymentHandler: Sendable {
         }
         switch await gateway.refund(reference: orderId.uuidString, chargeId: chargeId, trace: event.envelope.trace, logger: logger) {
         case .refunded(let refundId):
+            CrashPoint.reached("payments.after-refund-before-commit", logger: logger)
             try await repository.markRefunded(orderId: orderId, on: connection, logger: logger)
             try await transaction.publish(
                 event.envelope.causing(

@@ -1,0 +1,26 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Ends the service when the process that started it dies, so a supervisor killed with SIGKILL (a test run, `postbox
+/// up`) leaves no orphans. Armed by `POSTBOX_PARENT_PID`; returns (shutting the group down gracefully) as soon as
+/// the parent is gone.
+struct ParentWatch: Service {
+    let parent: pid_t
+    let logger: Logger
+
+    static func fromEnvironment(logger: Logger) -> ParentWatch? {
+        guard let text = ProcessInfo.processInfo.environment["POSTBOX_PARENT_PID"], let pid = pid_t(text) else { return nil }
+        return ParentWatch(parent: pid, logger: logger)
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            if getppid() != parent {
+                logger.warning("parent process is gone; shutting down", metadata: ["parent.pid": "\(parent)"])
+                return
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) }
+        }
+    }
+}
