@@ -31,6 +31,8 @@ let package = Package(
         .library(name: "EmbeddedPostgres", targets: ["EmbeddedPostgres"]),
         .library(name: "PostboxContracts", targets: ["PostboxContracts"]),
         .library(name: "PostboxService", targets: ["PostboxService"]),
+        .library(name: "PostboxHarness", targets: ["PostboxHarness"]),
+        .library(name: "PostboxScenarios", targets: ["PostboxScenarios"]),
         .executable(name: "postbox", targets: ["PostboxCLI"]),
         .executable(name: "orders", targets: ["Orders"]),
         .executable(name: "inventory", targets: ["Inventory"]),
@@ -89,6 +91,32 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "PostboxHarness",
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "PostboxScenarios",
+            dependencies: [
+                "EmbeddedPostgres",
+                "PostboxBus",
+                "PostboxContracts",
+                "PostboxHarness",
+                "PostboxService",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(name: "Orders", dependencies: serviceDependencies, path: "Services/Orders"),
@@ -165,6 +193,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "ScenarioTests",
+            dependencies: ["PostboxScenarios"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -23,7 +23,8 @@ struct ProductsController: Sendable {
     struct ProductInput: Decodable {
         var name: String
         var priceCents: Int
-        var stock: Int
+        /// Units on hand; may be left out when updating, to change only the name or price.
+        var stock: Int?
     }
 
     /// A product as the API shows it.
@@ -55,8 +56,8 @@ struct ProductsController: Sendable {
         guard (0...1_000_000_000).contains(input.priceCents) else {
             throw Problem(.unprocessableContent, "priceCents must be between 0 and 1000000000, got \(input.priceCents)")
         }
-        guard (0...1_000_000_000).contains(input.stock) else {
-            throw Problem(.unprocessableContent, "stock must be between 0 and 1000000000, got \(input.stock)")
+        if let stock = input.stock, !(0...1_000_000_000).contains(stock) {
+            throw Problem(.unprocessableContent, "stock must be between 0 and 1000000000, got \(stock)")
         }
         do {
             let (product, created) = try await bus.withTransaction { transaction in
@@ -72,6 +73,8 @@ struct ProductsController: Sendable {
                 return result
             }
             return EditedResponse(status: created ? .created : .ok, response: ProductView(product))
+        } catch is StockRequired {
+            throw Problem(.unprocessableContent, "stock is required to create product \(sku)")
         } catch let error as StockBelowReserved {
             throw Problem(
                 .conflict,

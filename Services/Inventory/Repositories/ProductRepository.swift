@@ -17,12 +17,14 @@ struct Product: Sendable, Equatable {
 
 /// The SQL for products and reservations; every method runs on the caller's connection (its transaction).
 struct ProductRepository: Sendable {
-    /// Creates or updates a product and returns it with whether it was created. Stock lower than what is
-    /// reserved fails with ``StockBelowReserved``.
+    /// Creates or updates a product and returns it with whether it was created; a nil `stock` keeps the stock
+    /// on hand. Stock lower than what is reserved fails with ``StockBelowReserved``; a new product without stock
+    /// with ``StockRequired``.
     func upsert(
-        sku: String, name: String, priceCents: Int, stock: Int, on connection: PostgresConnection, logger: Logger
+        sku: String, name: String, priceCents: Int, stock: Int?, on connection: PostgresConnection, logger: Logger
     ) async throws -> (product: Product, created: Bool) {
         let current = try await product(sku: sku, forUpdate: true, on: connection, logger: logger)
+        guard let stock = stock ?? current?.onHand else { throw StockRequired() }
         if let current, stock < current.reserved {
             throw StockBelowReserved(sku: sku, reserved: current.reserved, requested: stock)
         }
@@ -123,6 +125,9 @@ struct StockBelowReserved: Error {
     let reserved: Int
     let requested: Int
 }
+
+/// A new product needs its stock.
+struct StockRequired: Error {}
 
 /// A query that did not return what it must.
 struct RepositoryError: Error, CustomStringConvertible {

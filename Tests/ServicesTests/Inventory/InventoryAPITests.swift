@@ -32,6 +32,8 @@ struct InventoryAPITests {
             #expect(try created.decode(Product.self) == Product(sku: "mug-1", name: "Mug", priceCents: 1250, onHand: 7, reserved: 0, available: 7))
             let updated = try await client.send(.put, "/products/mug-1", json: #"{"name":"Mug","priceCents":1300,"stock":9}"#)
             #expect(updated.status == .ok)
+            let priceOnly = try await client.send(.put, "/products/mug-1", json: #"{"name":"Mug","priceCents":1300}"#)
+            #expect(try priceOnly.decode(Product.self).onHand == 9)
             let read = try await client.send(.get, "/products/mug-1")
             #expect(try read.decode(Product.self).priceCents == 1300)
             #expect(try read.decode(Product.self).onHand == 9)
@@ -45,8 +47,8 @@ struct InventoryAPITests {
                 }
                 return result
             }
-            #expect(payloads.map(\.priceCents) == [1250, 1300])
-            #expect(payloads.map(\.revision) == [1, 2])
+            #expect(payloads.map(\.priceCents) == [1250, 1300, 1300])
+            #expect(payloads.map(\.revision) == [1, 2, 3])
         }
     }
 
@@ -54,7 +56,8 @@ struct InventoryAPITests {
         try await withInventory { client, world in
             let cases: [(String, String, HTTPResponse.Status)] = [
                 ("/products/mug", #"{"name":"Mug","priceCents":1250"#, .badRequest),  // malformed JSON
-                ("/products/mug", #"{"name":"Mug","priceCents":1250}"#, .badRequest),  // missing stock
+                ("/products/mug", #"{"name":"Mug","stock":1}"#, .badRequest),  // missing price
+                ("/products/mug", #"{"name":"Mug","priceCents":1250}"#, .unprocessableContent),  // new product without stock
                 ("/products/mug", #"{"name":"Mug","priceCents":"a lot","stock":1}"#, .badRequest),  // wrong type
                 ("/products/mug", #"{"name":"Mug","priceCents":-1,"stock":1}"#, .unprocessableContent),
                 ("/products/mug", #"{"name":"Mug","priceCents":1,"stock":-5}"#, .unprocessableContent),

@@ -1,0 +1,9 @@
+/// Every named scenario, in the order `postbox scenario list` shows them. See docs/scenarios.md.
+public enum Catalogue {
+    public static let all: [Scenario] =
+        FlowScenarios.all + ProcessorScenarios.all + CrashScenarios.all + InfrastructureScenarios.all
+        + BusScenarios.all + IncrementalScenarios.all
+
+    /// The scenario called `name`.
+    public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
+}

@@ -1,0 +1,43 @@
+public import Foundation
+import PostgresNIO
+import PostboxHarness
+
+extension ScenarioContext {
+    /// The whole system, `instances` of each consumer, and a product `mug` (12.50) with `stock` units.
+    public func standardSystem(
+        instances: Int = 1, stock: Int = 10, environment: [SystemService: [String: String]] = [:]
+    ) async throws {
+        try await system.startAll(instances: instances, environment: environment)
+        try await shop.product("mug", priceCents: 1250, stock: stock)
+    }
+
+    /// Places an order and waits until it has `status`.
+    @discardableResult
+    public func order(
+        sku: String = "mug", quantity: Int = 1, paymentToken: String = "tok_visa", expecting status: String,
+        timeout: Duration = .seconds(30)
+    ) async throws -> (UUID, Shop.Customer) {
+        let (id, customer) = try await shop.placeOrder(sku: sku, quantity: quantity, paymentToken: paymentToken)
+        try await shop.waitFor(id, customer: customer, status: status, timeout: timeout)
+        return (id, customer)
+    }
+
+    /// Waits until the process `label` has exited with `code`.
+    public func waitForExit(_ label: String, code: Int32, timeout: Duration = .seconds(30)) async throws {
+        guard let process = system.process(label) else { throw LabError("no process \(label)") }
+        try await eventually("\(label) to exit with \(code)", timeout: timeout, diagnostic: { process.tail() }) {
+            !process.isRunning && process.exits.last?.code == code
+        }
+    }
+
+    /// The number of charges in the processor's ledger for `order`.
+    public func charges(for order: UUID) async throws -> Int {
+        try await system.scalar("SELECT count(*)::int FROM payment_gateway.charges WHERE lower(reference) = \(order.uuidString.lowercased())") ?? 0
+    }
+
+    /// A product's on-hand and reserved counts.
+    public func stock(_ sku: String = "mug") async throws -> (onHand: Int, reserved: Int) {
+        let product = try await shop.product(sku)
+        return (product.onHand, product.reserved)
+    }
+}
