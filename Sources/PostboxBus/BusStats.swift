@@ -38,7 +38,8 @@ public struct BusStats: Sendable, Hashable, Codable {
     public var totalDeadLetters: Int { subscriptions.reduce(0) { $0 + $1.deadLetters } }
 
     static func read(client: PostgresClient, logger: Logger) async throws -> BusStats {
-        let rows = try await client.query(
+        try await client.withOpenConnection { connection in
+        let rows = try await connection.query(
             """
             WITH names AS (
                 SELECT DISTINCT subscription FROM bus.subscriptions
@@ -74,5 +75,6 @@ public struct BusStats: Sendable, Hashable, Codable {
             )
         }
         return BusStats(subscriptions: subscriptions)
+        }
     }
 }

@@ -188,7 +188,7 @@ public final class Consumer: Service, Sendable {
         let events = batch.map(\.event)
         let start = ContinuousClock.now
         do {
-            let topics = try await bus.client.withTransaction(logger: logger) { connection in
+            let topics = try await bus.client.withOpenTransaction(logger: logger) { [self] connection in
                 let transaction = BusTransaction(connection: connection, logger: logger)
                 try await handler(events, transaction)
                 let acknowledged = try await DeliveryStore.acknowledge(

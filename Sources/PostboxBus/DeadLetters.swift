@@ -36,7 +36,7 @@ public struct DeadLetters: Sendable {
     /// kept); returns how many. Without `eventIds`, replays all of the subscription's (or all, without one).
     @discardableResult
     public func replay(subscription: String? = nil, eventIds: [UUID]? = nil) async throws -> Int {
-        let rows = try await bus.client.query(
+        let rows = try await bus.client.rows(
             """
             WITH dl AS (
                 DELETE FROM bus.dead_letters
@@ -50,10 +50,10 @@ public struct DeadLetters: Sendable {
                 RETURNING 1)
             SELECT count(*)::int FROM ins
             """,
-            logger: bus.logger
+            as: Int.self, logger: bus.logger
         )
         var count = 0
-        for try await replayed in rows.decode(Int.self) { count = replayed }
+        for replayed in rows { count = replayed }
         bus.notifier.committed(topics: Set(try await subscribedTopics(subscription)))
         return count
     }
@@ -61,7 +61,7 @@ public struct DeadLetters: Sendable {
     /// Deletes dead letters for good; returns how many. Without `eventIds`, all of the subscription's.
     @discardableResult
     public func purge(subscription: String? = nil, eventIds: [UUID]? = nil) async throws -> Int {
-        let rows = try await bus.client.query(
+        let rows = try await bus.client.rows(
             """
             WITH d AS (
                 DELETE FROM bus.dead_letters
@@ -70,27 +70,28 @@ public struct DeadLetters: Sendable {
                 RETURNING 1)
             SELECT count(*)::int FROM d
             """,
-            logger: bus.logger
+            as: Int.self, logger: bus.logger
         )
-        for try await count in rows.decode(Int.self) { return count }
+        for count in rows { return count }
         return 0
     }
 
     private func subscribedTopics(_ subscription: String?) async throws -> [String] {
-        let rows = try await bus.client.query(
+        let rows = try await bus.client.rows(
             """
             SELECT DISTINCT topic FROM bus.subscriptions
             WHERE \(subscription)::text IS NULL OR subscription = \(subscription)
             """,
-            logger: bus.logger
+            as: String.self, logger: bus.logger
         )
         var topics: [String] = []
-        for try await topic in rows.decode(String.self) { topics.append(topic) }
+        for topic in rows { topics.append(topic) }
         return topics
     }
 
     private func read(subscription: String?, eventId: UUID?, limit: Int) async throws -> [DeadLetter] {
-        let rows = try await bus.client.query(
+        try await bus.client.withOpenConnection { connection in
+        let rows = try await connection.query(
             """
             SELECT dl.subscription, dl.attempts, dl.reason, dl.errors, dl.dead_at,
                 e.id, e.type, e.version, e.occurred_at, e.correlation_id, e.causation_id, e.traceparent,
@@ -119,5 +120,6 @@ public struct DeadLetters: Sendable {
             )
         }
         return letters
+        }
     }
 }

@@ -21,7 +21,7 @@ struct DeliveryStore: Sendable {
     /// Publishes in one autocommit statement: atomic on its own, and one round trip instead of three.
     func publish(_ envelopes: [EventEnvelope], deliverAt: Date?) async throws {
         guard !envelopes.isEmpty else { return }
-        try await client.query(Self.publishStatement(envelopes, deliverAt: deliverAt), logger: logger)
+        try await client.execute(Self.publishStatement(envelopes, deliverAt: deliverAt), logger: logger)
     }
 
     private static func publishStatement(_ envelopes: [EventEnvelope], deliverAt: Date?) -> PostgresQuery {
@@ -59,7 +59,7 @@ struct DeliveryStore: Sendable {
     // MARK: Subscriptions
 
     func register(_ subscription: Subscription) async throws {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withOpenTransaction(logger: logger) { connection in
             try await connection.query(
                 """
                 DELETE FROM bus.subscriptions
@@ -83,7 +83,8 @@ struct DeliveryStore: Sendable {
     /// Leases up to `limit` visible deliveries of `subscription`: for each ordering key only its oldest delivery.
     func claim(subscription: String, limit: Int, lease: Duration, owner: String) async throws -> [ClaimedDelivery] {
         let token = UUID()
-        let rows = try await client.query(
+        return try await client.withOpenConnection { connection in
+        let rows = try await connection.query(
             """
             WITH c AS (
                 SELECT d.id, d.lease_token AS previous_token
@@ -131,20 +132,23 @@ struct DeliveryStore: Sendable {
             )
         }
         return claimed.sorted { $0.deliveryId < $1.deliveryId }
+        }
     }
 
     /// When the next delivery of `subscription` becomes visible (a delay, a backoff or a lease ending).
     func nextVisibleAt(subscription: String) async throws -> Date? {
-        let rows = try await client.query(
-            "SELECT min(visible_at) FROM bus.deliveries WHERE subscription = \(subscription)", logger: logger
-        )
-        for try await next in rows.decode(Date?.self) { return next }
-        return nil
+        try await client.withOpenConnection { connection in
+            let rows = try await connection.query(
+                "SELECT min(visible_at) FROM bus.deliveries WHERE subscription = \(subscription)", logger: logger
+            )
+            for try await next in rows.decode(Date?.self) { return next }
+            return nil
+        }
     }
 
     /// Extends the leases this consumer still holds; rows being acknowledged right now are skipped, not waited for.
     func renew(token: UUID, deliveryIds: [Int64], lease: Duration) async throws {
-        try await client.query(
+        try await client.execute(
             """
             UPDATE bus.deliveries d SET visible_at = now() + make_interval(secs => \(lease.seconds))
             FROM (SELECT id FROM bus.deliveries WHERE id = ANY(\(deliveryIds)::bigint[]) AND lease_token = \(token)
@@ -180,7 +184,7 @@ struct DeliveryStore: Sendable {
 
     /// Drops deliveries of events the subscription already handled.
     func dropDuplicates(deliveryIds: [Int64], token: UUID) async throws {
-        try await client.query(
+        try await client.execute(
             "DELETE FROM bus.deliveries WHERE id = ANY(\(deliveryIds)::bigint[]) AND lease_token = \(token)",
             logger: logger
         )
@@ -188,7 +192,7 @@ struct DeliveryStore: Sendable {
 
     /// Releases a failed delivery for a later attempt and records the error.
     func retryLater(deliveryId: Int64, token: UUID, after delay: Duration, error: String) async throws {
-        try await client.query(
+        try await client.execute(
             """
             UPDATE bus.deliveries
             SET visible_at = now() + make_interval(secs => \(delay.seconds)), lease_token = NULL, lease_owner = NULL,
@@ -202,7 +206,8 @@ struct DeliveryStore: Sendable {
     /// Moves a delivery to dead letters with the reason and its last error. Returns false if the lease was lost.
     @discardableResult
     func deadLetter(deliveryId: Int64, token: UUID, reason: String, error: String) async throws -> Bool {
-        let rows = try await client.query(
+        try await client.withOpenConnection { connection in
+        let rows = try await connection.query(
             """
             WITH d AS (
                 DELETE FROM bus.deliveries WHERE id = \(deliveryId) AND lease_token = \(token)
@@ -217,5 +222,6 @@ struct DeliveryStore: Sendable {
         )
         for try await _ in rows { return true }
         return false
+        }
     }
 }

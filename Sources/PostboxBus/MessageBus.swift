@@ -72,7 +72,7 @@ public final class MessageBus: Service, Sendable {
         _ body: (BusTransaction) async throws -> Result
     ) async throws -> Result {
         do {
-            let (result, topics) = try await client.withTransaction(logger: logger) { connection in
+            let (result, topics) = try await client.withCheckedTransaction(logger: logger) { connection in
                 let transaction = BusTransaction(connection: connection, logger: logger)
                 let result = try await body(transaction)
                 return (result, transaction.publishedTopics)

@@ -38,7 +38,7 @@ final class Notifier: Sendable {
             }
             guard !topics.isEmpty else { continue }
             do {
-                try await client.query(
+                try await client.execute(
                     "SELECT pg_notify(\(channel), topic) FROM unnest(\(topics)::text[]) AS topic", logger: logger
                 )
             } catch {

@@ -12,7 +12,7 @@ struct Retention {
     func apply(olderThan age: Duration) async throws -> Int {
         var removed = 0
         while true {
-            let slice = try await client.withTransaction(logger: logger) { connection -> Int in
+            let slice = try await client.withOpenTransaction(logger: logger) { connection -> Int in
                 let locked = try await connection.query(
                     "SELECT pg_try_advisory_xact_lock(hashtext('postbox.bus.retention'))", logger: logger
                 ).decode(Bool.self).reduce(into: false) { $0 = $1 }

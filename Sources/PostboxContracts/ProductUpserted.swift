@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import PostboxBus
 
 /// `product.upserted`: inventory created a product or changed its name, price or stock.

@@ -22,6 +22,9 @@ public struct ConsistencyChecker: Sendable {
         4: "stock conserved", 5: "no event lost", 6: "no effect twice", 7: "the trace reaches every service",
     ]
 
+    /// The events a checkout causes, which carry its trace; a later cancellation is a request with a trace of its own.
+    static let checkoutFlow = ["order.placed", "stock.reserved", "stock.rejected", "payment.captured", "payment.failed"]
+
     let system: PostboxSystem
     /// How many dead letters the scenario expects (0 for most).
     let expectedDeadLetters: Int
@@ -167,8 +170,9 @@ public struct ConsistencyChecker: Sendable {
             for try await (id, trace, events, tracedEvents, charges, tracedCharges) in try await db.query(
                 """
                 SELECT o.id::text, o.trace_id,
-                    (SELECT count(*) FROM bus.events e WHERE lower(e.ordering_key) = o.id::text)::int,
-                    (SELECT count(*) FROM bus.events e WHERE lower(e.ordering_key) = o.id::text AND e.traceparent LIKE '%' || o.trace_id || '%')::int,
+                    (SELECT count(*) FROM bus.events e WHERE lower(e.ordering_key) = o.id::text AND e.type = ANY(\(Self.checkoutFlow)))::int,
+                    (SELECT count(*) FROM bus.events e WHERE lower(e.ordering_key) = o.id::text AND e.type = ANY(\(Self.checkoutFlow))
+                        AND e.traceparent LIKE '%' || o.trace_id || '%')::int,
                     (SELECT count(*) FROM payment_gateway.charges c WHERE lower(c.reference) = o.id::text)::int,
                     (SELECT count(*) FROM payment_gateway.charges c WHERE lower(c.reference) = o.id::text AND c.trace_id = o.trace_id)::int
                 FROM orders.orders o WHERE o.trace_id IS NOT NULL

@@ -147,10 +147,8 @@ enum InfrastructureScenarios {
         try await context.system.start(.paymentGateway)
         try await context.system.start(.inventory)
         try await context.system.start(.payments)
-        try await context.shop.product("mug", priceCents: 1250, stock: 10)
         // Start behind a proxy that refuses every connection, then let it through.
-        let process = try await context.system.start(.orders, proxied: true, waitUntilReady: false)
-        try context.system.network("orders", .refuseNew)
+        let process = try await context.system.start(.orders, proxied: true, proxyMode: .refuseNew, waitUntilReady: false)
         try await eventually("orders to report the unreachable database") {
             process.lines.contains { $0.text.contains("database not reachable yet") }
         }
@@ -158,6 +156,8 @@ enum InfrastructureScenarios {
         try context.expect(process.isRunning, "orders gave up: \(process.tail())")
         try context.system.network("orders", .pass)
         try await context.system.waitReady("orders")
+        // Created now: a subscription receives only what is published after it registered.
+        try await context.shop.product("mug", priceCents: 1250, stock: 10)
         try await context.order(expecting: "confirmed")
     }
 

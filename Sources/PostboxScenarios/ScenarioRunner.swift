@@ -51,7 +51,8 @@ public enum ScenarioRunner {
             }
         } catch {
             failure = "\(error)"
-            if let system, !(error is WaitTimedOut) {
+            // A timeout from the system's own quiesce carries the dump already; every other failure gets one.
+            if let system, !((error as? WaitTimedOut)?.diagnostic.hasPrefix("== diagnostic") ?? false) {
                 failure! += "\n" + (await system.diagnostic())
             }
         }

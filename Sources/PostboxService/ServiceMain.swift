@@ -106,6 +106,11 @@ public enum ServiceMain {
         var delay = Duration.milliseconds(100)
         while true {
             do {
+                // One direct connection first: it fails fast with the reason, where the pool would wait quietly.
+                let probe = try await PostgresConnection.connect(
+                    configuration: settings.database.connectionConfiguration, id: 0, logger: logger.quieted()
+                )
+                try? await probe.close()
                 try await SchemaSetup.migrate(
                     configuration: settings.database.configuration, usesBus: usesBus, schema: schema,
                     subscriptions: subscriptions, logger: logger
