@@ -136,6 +136,8 @@ let package = Package(
                 "EmbeddedPostgres",
                 "PostboxBus",
                 "PostboxContracts",
+                "PostboxHarness",
+                "PostboxScenarios",
                 "PostboxService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -193,6 +195,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "PostboxContractsTests",
+            dependencies: ["PostboxBus", "PostboxContracts"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "ScenarioTests",

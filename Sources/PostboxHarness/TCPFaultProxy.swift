@@ -45,8 +45,13 @@ public final class TCPFaultProxy: Sendable {
     public let targetPort: Int
     private let server: any Channel
     private let state: NIOLockedValueBox<(mode: Mode, channels: [ObjectIdentifier: any Channel])>
+    private let dropped: NIOLockedValueBox<Int>
 
-    private init(port: Int, targetHost: String, targetPort: Int, server: any Channel, state: NIOLockedValueBox<(mode: Mode, channels: [ObjectIdentifier: any Channel])>) {
+    private init(
+        port: Int, targetHost: String, targetPort: Int, server: any Channel,
+        state: NIOLockedValueBox<(mode: Mode, channels: [ObjectIdentifier: any Channel])>, dropped: NIOLockedValueBox<Int>
+    ) {
+        self.dropped = dropped
         self.port = port
         self.targetHost = targetHost
         self.targetPort = targetPort
@@ -57,6 +62,7 @@ public final class TCPFaultProxy: Sendable {
     /// Starts a proxy on a free loopback port in front of `host:port`.
     public static func start(targetHost: String = "127.0.0.1", targetPort: Int) async throws -> TCPFaultProxy {
         let state = NIOLockedValueBox<(mode: Mode, channels: [ObjectIdentifier: any Channel])>((.pass, [:]))
+        let dropped = NIOLockedValueBox(0)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { inbound in
@@ -65,7 +71,7 @@ public final class TCPFaultProxy: Sendable {
                     .channelInitializer { outbound in
                         outbound.eventLoop.makeCompletedFuture {
                             try outbound.pipeline.syncOperations.addHandler(
-                                ProxyHandler(direction: .downstream, partner: inbound, state: state)
+                                ProxyHandler(direction: .downstream, partner: inbound, state: state, dropped: dropped)
                             )
                         }
                     }
@@ -76,13 +82,13 @@ public final class TCPFaultProxy: Sendable {
                             $0.channels[ObjectIdentifier(outbound)] = outbound
                         }
                         try inbound.pipeline.syncOperations.addHandler(
-                            ProxyHandler(direction: .upstream, partner: outbound, state: state)
+                            ProxyHandler(direction: .upstream, partner: outbound, state: state, dropped: dropped)
                         )
                     }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         guard let port = server.localAddress?.port else { throw ProxyError(description: "the proxy has no local port") }
-        return TCPFaultProxy(port: port, targetHost: targetHost, targetPort: targetPort, server: server, state: state)
+        return TCPFaultProxy(port: port, targetHost: targetHost, targetPort: targetPort, server: server, state: state, dropped: dropped)
     }
 
     /// The mode in force.
@@ -112,6 +118,10 @@ public final class TCPFaultProxy: Sendable {
         }
     }
 
+    /// How many packets the proxy has thrown away (blackhole or a cut direction) since it started: a scenario waits
+    /// on this to know the fault has bitten.
+    public var droppedPackets: Int { dropped.withLockedValue { $0 } }
+
     /// How many connections are open through the proxy.
     public var openConnections: Int { state.withLockedValue { $0.channels.count } / 2 }
 
@@ -139,8 +149,13 @@ private final class ProxyHandler: ChannelInboundHandler {
     let direction: TCPFaultProxy.Direction
     let partner: any Channel
     let state: NIOLockedValueBox<(mode: TCPFaultProxy.Mode, channels: [ObjectIdentifier: any Channel])>
+    let dropped: NIOLockedValueBox<Int>
 
-    init(direction: TCPFaultProxy.Direction, partner: any Channel, state: NIOLockedValueBox<(mode: TCPFaultProxy.Mode, channels: [ObjectIdentifier: any Channel])>) {
+    init(
+        direction: TCPFaultProxy.Direction, partner: any Channel,
+        state: NIOLockedValueBox<(mode: TCPFaultProxy.Mode, channels: [ObjectIdentifier: any Channel])>, dropped: NIOLockedValueBox<Int>
+    ) {
+        self.dropped = dropped
         self.direction = direction
         self.partner = partner
         self.state = state
@@ -158,11 +173,11 @@ private final class ProxyHandler: ChannelInboundHandler {
                 partner.writeAndFlush(buffer, promise: nil)
             }
         case .blackhole:
-            break
+            dropped.withLockedValue { $0 += 1 }
         case .cutUpstream:
-            if direction == .downstream { partner.writeAndFlush(buffer, promise: nil) }
+            if direction == .downstream { partner.writeAndFlush(buffer, promise: nil) } else { dropped.withLockedValue { $0 += 1 } }
         case .cutDownstream:
-            if direction == .upstream { partner.writeAndFlush(buffer, promise: nil) }
+            if direction == .upstream { partner.writeAndFlush(buffer, promise: nil) } else { dropped.withLockedValue { $0 += 1 } }
         }
     }
 

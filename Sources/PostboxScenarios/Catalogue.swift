@@ -2,7 +2,7 @@
 public enum Catalogue {
     public static let all: [Scenario] =
         FlowScenarios.all + ProcessorScenarios.all + CrashScenarios.all + InfrastructureScenarios.all
-        + BusScenarios.all + IncrementalScenarios.all
+        + BusScenarios.all + IncrementalScenarios.all + [SoakScenario.soak]
 
     /// The scenario called `name`.
     public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }

@@ -89,11 +89,11 @@ enum InfrastructureScenarios {
     static let blackhole = Scenario(
         "network-blackhole-to-postgres",
         story: """
-            The network between inventory and PostgreSQL turns into a blackhole for 2 s: packets vanish, nothing \
-            fails fast. The order waits. When the network heals and the dead connections are reset, inventory \
+            The network between inventory and PostgreSQL turns into a blackhole: packets vanish, nothing fails \
+            fast. The order waits while inventory's statements disappear. When the network heals and the dead connections are reset, inventory \
             reconnects and the order is confirmed; nothing is reserved twice.
             """,
-        faults: ["blackhole between inventory and PostgreSQL for 2 s", "then heal and reset the stuck connections"],
+        faults: ["blackhole between inventory and PostgreSQL until one of its statements is lost", "then heal and reset the stuck connections"],
         checks: ["pending during the outage", "confirmed after", "stock taken once"]
     ) { context in
         try await context.system.start(.paymentGateway)
@@ -103,7 +103,8 @@ enum InfrastructureScenarios {
         try await context.shop.product("mug", priceCents: 1250, stock: 10)
         try context.system.network("inventory", .blackhole)
         let (id, customer) = try await context.shop.placeOrder(sku: "mug", quantity: 2)
-        try await Task.sleep(for: .seconds(2))
+        let proxy = try context.system.proxy("inventory")
+        try await eventually("inventory to run into the blackhole") { proxy.droppedPackets >= 1 }
         try context.expect(try await context.shop.order(id, customer: customer).status == "pending", "pending during the outage")
         try context.system.network("inventory", .pass)
         try context.system.resetConnections("inventory")
@@ -114,11 +115,11 @@ enum InfrastructureScenarios {
     static let oneWayCut = Scenario(
         "network-one-way-cut-to-postgres",
         story: """
-            PostgreSQL's answers to payments are dropped for 2 s while payments' requests still arrive: a half-open \
+            PostgreSQL's answers to payments are dropped while payments' requests still arrive: a half-open \
             connection. Statements payments sent may have run. After the cut heals and the connections are reset, \
             payments retries; the processor's idempotency and the bus's lease make the outcome one payment, one charge.
             """,
-        faults: ["drop PostgreSQL → payments for 2 s", "then heal and reset"],
+        faults: ["drop PostgreSQL → payments until an answer is lost", "then heal and reset"],
         checks: ["confirmed", "one charge"]
     ) { context in
         try await context.system.start(.paymentGateway)
@@ -128,7 +129,8 @@ enum InfrastructureScenarios {
         try await context.shop.product("mug", priceCents: 1250, stock: 10)
         try context.system.network("payments", .cutDownstream)
         let (id, customer) = try await context.shop.placeOrder(sku: "mug")
-        try await Task.sleep(for: .seconds(2))
+        let proxy = try context.system.proxy("payments")
+        try await eventually("answers to payments to be lost") { proxy.droppedPackets >= 1 }
         try context.system.network("payments", .pass)
         try context.system.resetConnections("payments")
         try await context.shop.waitFor(id, customer: customer, status: "confirmed", timeout: .seconds(45))

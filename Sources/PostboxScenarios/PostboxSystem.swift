@@ -20,7 +20,7 @@ public final class PostboxSystem: Sendable {
         public var what: String
     }
 
-    /// The run's PostgreSQL.
+    /// The lab's PostgreSQL, one per process, started on first use and removed when the process exits.
     public let server: EmbeddedPostgres
     /// This scenario's database.
     public let database: String
@@ -52,7 +52,7 @@ public final class PostboxSystem: Sendable {
 
     /// A fresh database (roles, schemas and the bus ready) for the scenario `name`.
     public static func create(name: String, binaries: FilePath = ExecutableDirectory.current) async throws -> PostboxSystem {
-        let server = try await EmbeddedPostgres.shared(logger: logger)
+        let server = try await Templates.shared.server()
         let database = try await Templates.shared.factory(server: server).makeDatabase(prefix: "lab_" + name.replacingOccurrences(of: "-", with: "_"))
         return PostboxSystem(server: server, database: database, binaries: binaries)
     }
@@ -62,12 +62,12 @@ public final class PostboxSystem: Sendable {
     /// Starts instance `index` of `service` and waits until it answers `/ready` (unless `waitUntilReady` is false).
     ///
     /// - Parameters:
-    ///   - proxied: Connect it to PostgreSQL through a fault proxy (see ``proxy(_:)``).
+    ///   - proxied: Connect it to PostgreSQL through a fault proxy (see ``proxy(_:)``), starting in `proxyMode`.
     ///   - environment: Extra variables, such as `POSTBOX_CRASH_POINTS`.
     @discardableResult
     public func start(
-        _ service: SystemService, instance index: Int = 1, proxied: Bool = false, environment: [String: String] = [:],
-        waitUntilReady: Bool = true
+        _ service: SystemService, instance index: Int = 1, proxied: Bool = false, proxyMode: TCPFaultProxy.Mode = .pass,
+        environment: [String: String] = [:], waitUntilReady: Bool = true
     ) async throws -> ManagedProcess {
         let label = service.label(index)
         if let existing = state.withLock({ $0.processes[label] }) {
@@ -81,6 +81,7 @@ public final class PostboxSystem: Sendable {
         var databasePort = server.port
         if proxied {
             let proxy = try await TCPFaultProxy.start(targetPort: server.port)
+            proxy.set(proxyMode)
             state.withLock { $0.proxies[label] = proxy }
             databasePort = proxy.port
         }
@@ -263,10 +264,19 @@ public struct LabError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// The template every scenario database is cloned from: roles, schemas, grants and the bus.
+/// The lab's own PostgreSQL (scenarios restart it, so it is not the one other tests of the process share) and the
+/// template every scenario database is cloned from: roles, schemas, grants and the bus.
 actor Templates {
     static let shared = Templates()
     private var factory: DatabaseFactory?
+    private var starting: Task<EmbeddedPostgres, any Error>?
+
+    func server() async throws -> EmbeddedPostgres {
+        if let starting { return try await starting.value }
+        let task = Task { try await EmbeddedPostgres.start(.init(durability: .fast), logger: PostboxSystem.logger) }
+        starting = task
+        return try await task.value
+    }
 
     func factory(server: EmbeddedPostgres) -> DatabaseFactory {
         if let factory { return factory }
