@@ -4,7 +4,7 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput and recovery against what PostgreSQL itself does on this machine.",
-        subcommands: [BusBench.self],
+        subcommands: [BusBench.self, SystemBench.self],
         defaultSubcommand: BusBench.self
     )
 }

@@ -57,6 +57,32 @@ public final class PostboxSystem: Sendable {
         return PostboxSystem(server: server, database: database, binaries: binaries)
     }
 
+    /// A fresh database on `server` (for example one with production durability, for benchmarks), set up by
+    /// `SchemaSetup` without a template.
+    public static func create(
+        name: String, on server: EmbeddedPostgres, binaries: FilePath = ExecutableDirectory.current
+    ) async throws -> PostboxSystem {
+        let database = "\(name)_\(UUID().uuidString.prefix(8).lowercased())"
+        try await server.createDatabase(database)
+        try await SchemaSetup.prepare(configuration: server.configuration(database: database), logger: logger)
+        return PostboxSystem(server: server, database: database, binaries: binaries)
+    }
+
+    /// How long it takes to clone a scenario database from the lab's template (after the first, which prepares it).
+    public static func measureClone(times: Int) async throws -> [Duration] {
+        let server = try await Templates.shared.server()
+        let factory = await Templates.shared.factory(server: server)
+        _ = try await factory.makeDatabase(prefix: "clone_warmup")
+        var durations: [Duration] = []
+        for _ in 0..<times {
+            let started = ContinuousClock.now
+            let name = try await factory.makeDatabase(prefix: "clone")
+            durations.append(ContinuousClock.now - started)
+            try await server.dropDatabase(name)
+        }
+        return durations
+    }
+
     // MARK: Processes
 
     /// Starts instance `index` of `service` and waits until it answers `/ready` (unless `waitUntilReady` is false).

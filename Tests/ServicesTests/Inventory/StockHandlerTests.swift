@@ -41,6 +41,10 @@ struct StockHandlerTests {
                     orderingKey: fits.uuidString
                 )
             )
+            // One after the other: handled concurrently, either order could win the last b.
+            try await eventually("the first order answered") {
+                try await events(world, type: "stock.reserved").count == 1
+            }
             try await bus.publish(
                 EventEnvelope(
                     OrderPlaced(orderId: tooMany, customerId: UUID(), lines: [.init(sku: "a", quantity: 1, priceCents: 100), .init(sku: "b", quantity: 1, priceCents: 200)], totalCents: 300, paymentToken: "t"),

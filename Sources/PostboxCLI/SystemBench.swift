@@ -1,0 +1,223 @@
+import ArgumentParser
+import EmbeddedPostgres
+import Foundation
+import Histogram
+import Logging
+import PostboxScenarios
+import PostgresNIO
+
+/// `postbox bench system`: start-up, order-flow latency through the real processes at a steady open-loop rate,
+/// the highest rate that keeps p99 under 100 ms, and the same with two instances of each consumer.
+struct SystemBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "system",
+        abstract: "Start-up times and order-flow latency (checkout accepted → confirmed) through the real processes."
+    )
+
+    @Option(help: "Checkouts per second, open loop.")
+    var rate: Int = 100
+    @Option(help: "Seconds at that rate.")
+    var duration: Int = 60
+    @Option(help: "Seconds per step when searching the highest rate with p99 < 100 ms (0 skips the search).")
+    var searchSeconds: Int = 10
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard (1...2000).contains(rate) else { throw ValidationError("--rate must be between 1 and 2000") }
+        guard (1...600).contains(duration) else { throw ValidationError("--duration must be between 1 and 600") }
+        guard (0...120).contains(searchSeconds) else { throw ValidationError("--search-seconds must be between 0 and 120") }
+    }
+
+    struct Figure: Codable {
+        var name: String
+        var value: String
+        var target: String
+        var met: Bool?
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "postbox.bench")
+        let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("… \($0)\n".utf8)) }
+        var figures: [Figure] = []
+
+        // Start-up.
+        progress("start-up: embedded PostgreSQL, the four services, scenario database clones")
+        let started = ContinuousClock.now
+        let server = try await EmbeddedPostgres.start(.init(durability: .default), logger: logger)
+        let postgresReady = ContinuousClock.now - started
+        figures.append(.init(name: "PostgreSQL ready", value: ms(postgresReady), target: "-", met: nil))
+        do {
+            let system = try await PostboxSystem.create(name: "bench_startup", on: server)
+            let servicesStarted = ContinuousClock.now
+            try await system.startAll()
+            let servicesReady = ContinuousClock.now - servicesStarted
+            await system.shutdown()
+            figures.append(.init(name: "four services ready (one after another)", value: ms(servicesReady), target: "-", met: nil))
+            let allReady = postgresReady + servicesReady
+            figures.append(.init(name: "PostgreSQL + four services ready", value: ms(allReady), target: "< 3 s", met: allReady < .seconds(3)))
+            let clones = try await PostboxSystem.measureClone(times: 5).sorted()
+            let worst = clones.last ?? .zero
+            figures.append(.init(name: "scenario database clone (worst of 5)", value: ms(worst), target: "<= 300 ms", met: worst <= .milliseconds(300)))
+
+            // Order flow at the steady rate.
+            progress("order flow: \(rate) checkouts/s for \(duration) s, one instance of each consumer")
+            let steady = try await FlowRun.measure(server: server, rate: rate, seconds: duration, instances: 1, progress: progress)
+            figures += steady.figures(prefix: "flow @\(rate)/s", targets: true)
+
+            // Highest rate with p99 < 100 ms, with one and two instances of each consumer.
+            if searchSeconds > 0 {
+                for instances in [1, 2] {
+                    var best = 0
+                    for candidate in [50, 100, 200, 300, 400, 600] {
+                        progress("search: \(candidate)/s for \(searchSeconds) s with \(instances) instance(s) of each consumer")
+                        let run = try await FlowRun.measure(
+                            server: server, rate: candidate, seconds: searchSeconds, instances: instances, progress: progress
+                        )
+                        guard run.p99 < 100_000, run.achievedRate >= Double(candidate) * 0.95 else { break }
+                        best = candidate
+                    }
+                    figures.append(.init(
+                        name: "highest rate with p99 < 100 ms, \(instances) instance(s) each", value: "\(best)/s", target: "-", met: nil
+                    ))
+                }
+            }
+        } catch {
+            try? await server.stop()
+            throw error
+        }
+        let machine = try await server.withConnection(database: "postgres") { connection in
+            var settings: [String] = []
+            for try await (name, value) in try await connection.query(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name",
+                logger: logger
+            ).decode((String, String).self) { settings.append("\(name)=\(value)") }
+            return "\(ProcessInfo.processInfo.activeProcessorCount) cores, "
+                + String(format: "%.1f GiB", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824)
+                + ", PostgreSQL \(server.installation.version) (\(settings.joined(separator: ", ")))"
+        }
+        try await server.stop()
+        if json {
+            struct Output: Codable { var date: Date; var machine: String; var figures: [Figure] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(Output(date: Date(), machine: machine, figures: figures)), as: UTF8.self))
+            return
+        }
+        print("postbox bench system — \(ISO8601DateFormatter().string(from: Date()))")
+        print("machine: \(machine)")
+        print("")
+        print(pad("figure", 58) + pad("value", 14) + pad("target", 12) + "met")
+        for figure in figures {
+            print(pad(figure.name, 58) + pad(figure.value, 14) + pad(figure.target, 12) + (figure.met.map { $0 ? "yes" : "NO" } ?? "-"))
+        }
+    }
+}
+
+/// One open-loop run of the order flow on a fresh system.
+struct FlowRun {
+    var histogram: Histogram<UInt64>
+    var achievedRate: Double
+    var confirmed: Int
+    var placed: Int
+
+    var p99: UInt64 { histogram.valueAtPercentile(99) }
+
+    /// Starts a fresh system, prepares one cart per checkout, fires checkouts at `rate` per second without waiting
+    /// for answers, waits until every order is final, and reads each order's latency from the database: from the
+    /// checkout's transaction to the transaction that confirmed it (both on PostgreSQL's clock).
+    static func measure(
+        server: EmbeddedPostgres, rate: Int, seconds: Int, instances: Int, progress: @escaping @Sendable (String) -> Void
+    ) async throws -> FlowRun {
+        let system = try await PostboxSystem.create(name: "bench_flow", on: server)
+        do {
+            try await system.startAll(instances: instances)
+            let shop = Shop(system: system)
+            try await shop.product("mug", priceCents: 1250, stock: 1_000_000_000)
+            let total = rate * seconds
+            progress("preparing \(total) carts")
+            let customers = try await (0..<20).asyncMap { _ in try await shop.customer() }
+            var carts: [(UUID, Shop.Customer)] = []
+            try await withThrowingTaskGroup(of: (UUID, Shop.Customer).self) { group in
+                var inFlight = 0
+                for index in 0..<total {
+                    if inFlight >= 16, let cart = try await group.next() { carts.append(cart); inFlight -= 1 }
+                    let customer = customers[index % customers.count]
+                    group.addTask { (try await shop.cart(for: customer, items: [("mug", 1)]), customer) }
+                    inFlight += 1
+                }
+                for try await cart in group { carts.append(cart) }
+            }
+            progress("firing \(total) checkouts at \(rate)/s")
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, (cart, customer)) in carts.enumerated() {
+                    let due = start + .nanoseconds(Int64(index) * 1_000_000_000 / Int64(rate))
+                    try await Task.sleep(until: due)
+                    group.addTask { _ = try await shop.checkout(cart, customer: customer) }
+                }
+                try await group.waitForAll()
+            }
+            try await system.quiesce(timeout: .seconds(300))
+            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            let (first, last, confirmed) = try await system.withDatabase { db in
+                var first = Double.greatestFiniteMagnitude
+                var last = 0.0
+                var confirmed = 0
+                for try await (createdAt, micros) in try await db.query(
+                    """
+                    SELECT extract(epoch FROM created_at)::float8, (extract(epoch FROM updated_at - created_at) * 1000000)::bigint
+                    FROM orders.orders WHERE status = 'confirmed'
+                    """,
+                    logger: Logger(label: "postbox.bench")
+                ).decode((Double, Int).self) {
+                    _ = histogram.record(UInt64(max(micros, 1)))
+                    first = min(first, createdAt)
+                    last = max(last, createdAt)
+                    confirmed += 1
+                }
+                return (first, last, confirmed)
+            }
+            await system.shutdown()
+            await system.dropDatabase()
+            let span = max(last - first, 0.001)
+            return FlowRun(histogram: histogram, achievedRate: Double(max(confirmed - 1, 1)) / span, confirmed: confirmed, placed: total)
+        } catch {
+            await system.shutdown()
+            throw error
+        }
+    }
+
+    func figures(prefix: String, targets: Bool) -> [SystemBench.Figure] {
+        let p50 = histogram.valueAtPercentile(50)
+        let p90 = histogram.valueAtPercentile(90)
+        let p99 = histogram.valueAtPercentile(99)
+        return [
+            .init(name: "\(prefix): confirmed / placed", value: "\(confirmed)/\(placed)", target: "all", met: confirmed == placed),
+            .init(name: "\(prefix): achieved rate", value: String(format: "%.0f/s", achievedRate), target: "-", met: nil),
+            .init(name: "\(prefix): p50 placed → confirmed", value: ms(micros: p50), target: targets ? "< 20 ms" : "-", met: targets ? p50 < 20_000 : nil),
+            .init(name: "\(prefix): p90", value: ms(micros: p90), target: "-", met: nil),
+            .init(name: "\(prefix): p99", value: ms(micros: p99), target: targets ? "< 100 ms" : "-", met: targets ? p99 < 100_000 : nil),
+            .init(name: "\(prefix): max", value: ms(micros: histogram.maxRecorded), target: "-", met: nil),
+        ]
+    }
+}
+
+private func ms(_ duration: Duration) -> String {
+    String(format: "%.0f ms", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+}
+
+private func ms(micros: UInt64) -> String { String(format: "%.1f ms", Double(micros) / 1000) }
+
+private func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
