@@ -81,9 +81,14 @@ struct DeliveryStore: Sendable {
     // MARK: Consuming
 
     /// Leases up to `limit` visible deliveries of `subscription`: for each ordering key only its oldest delivery.
+    /// Committed asynchronously (see the body).
     func claim(subscription: String, limit: Int, lease: Duration, owner: String) async throws -> [ClaimedDelivery] {
         let token = UUID()
-        return try await client.withOpenConnection { connection in
+        return try await client.withOpenTransaction(logger: logger) { connection in
+        // The lease and the attempt count must survive the consumer, not the server: an asynchronous commit keeps
+        // them through any consumer crash, and the handler's synchronous commit, later in the WAL, makes them
+        // durable before any effect of the event is. It saves a WAL flush per claim.
+        try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
         let rows = try await connection.query(
             """
             WITH c AS (

@@ -28,10 +28,10 @@ final class ProcessTable: Sendable {
     var snapshot: UpState { state.withLock { $0 } }
 
     private func update(_ label: String, _ change: (inout UpState.Entry) -> Void) {
-        let current = state.withLock { state -> UpState in
+        // Written under the lock, so two updates cannot land in the file in the wrong order.
+        state.withLock { state in
             if let index = state.processes.firstIndex(where: { $0.name == label }) { change(&state.processes[index]) }
-            return state
+            try? state.write()
         }
-        try? current.write()
     }
 }
