@@ -20,13 +20,23 @@ extension PostgresClient {
     func withOpenConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
+        try await withCheckedConnection { connection in
+            try await Self.abandoningIfClosed(connection) { try await body(connection) }
+        }
+    }
+
+    /// A pooled connection that is open when handed out; a closed one is refused and another asked for (the
+    /// pool learns of the close a moment later).
+    private func withCheckedConnection<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try await withConnection { connection in
                     guard !connection.isClosed else { throw ClosedConnectionError() }
-                    return try await Self.abandoningIfClosed(connection) { try await body(connection) }
+                    return try await body(connection)
                 }
             } catch is ClosedConnectionError where attempt < 20 {
                 try await Task.sleep(for: .milliseconds(10 * attempt))
@@ -72,17 +82,8 @@ extension PostgresClient {
     func withCheckedTransaction<Result: Sendable>(
         logger: Logger, _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await withConnection { connection in
-                    guard !connection.isClosed else { throw ClosedConnectionError() }
-                    return try await connection.withTransaction(logger: logger) { try await body($0) }
-                }
-            } catch is ClosedConnectionError where attempt < 20 {
-                try await Task.sleep(for: .milliseconds(10 * attempt))
-            }
+        try await withCheckedConnection { connection in
+            try await connection.withTransaction(logger: logger) { try await body($0) }
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PostboxScenarios
 import NIOHTTP1
 
 /// `postbox demo`: three orders through the public APIs of a running system — one confirmed, one declined,
@@ -32,7 +33,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await expect(.PUT, "\(inventory)/products/\(lamp)", #"{"name":"Lamp","priceCents":4000,"stock":0}"#, [200, 201])
 
         let customer: Created = try await decode(.POST, "\(orders)/customers", #"{"name":"Demo customer"}"#, [201])
-        let auth = [("Authorization", "Bearer \(customer.token ?? "")")]
+        let auth = ["Authorization": "Bearer \(customer.token ?? "")"]
         let cases: [(title: String, sku: String, quantity: Int, token: String)] = [
             ("a mug, paid by card", mug, 2, "tok_visa"),
             ("a mug, card declined", mug, 1, "tok_decline"),
@@ -43,7 +44,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await waitForCatalogue(orders: orders, cart: cart.id, sku: sku, quantity: quantity, auth: auth)
             let accepted: Accepted = try await decode(
                 .POST, "\(orders)/carts/\(cart.id)/checkout", #"{"paymentToken":"\#(token)"}"#, [202],
-                headers: auth + [("Idempotency-Key", UUID().uuidString)]
+                headers: auth.merging(["Idempotency-Key": UUID().uuidString]) { $1 }
             )
             let order = try await waitForFinal(orders: orders, id: accepted.orderId, auth: auth)
             let paid: [Payment] = try await decode(.GET, "\(payments)/payments?orderId=\(order.id)", nil, [200])
@@ -53,14 +54,14 @@ struct DemoCommand: AsyncParsableCommand {
                     + "  total \(cents(order.totalCents))  \(payment)" + (order.reason.map { "  (\($0))" } ?? "")
             )
         }
-        let stock = try await HTTPProbe.call(.GET, "\(inventory)/products/\(mug)")
+        let stock = try await Shop.call(.GET, "\(inventory)/products/\(mug)")
         print("inventory of \(mug) now: \(String(decoding: stock.body, as: UTF8.self))")
     }
 
-    private func waitForCatalogue(orders: String, cart: UUID, sku: String, quantity: Int, auth: [(String, String)]) async throws {
+    private func waitForCatalogue(orders: String, cart: UUID, sku: String, quantity: Int, auth: [String: String]) async throws {
         let deadline = ContinuousClock.now + .seconds(timeout)
         while true {
-            let answer = try await HTTPProbe.call(
+            let answer = try await Shop.call(
                 .POST, "\(orders)/carts/\(cart)/items", json: #"{"sku":"\#(sku)","quantity":\#(quantity)}"#, headers: auth
             )
             if answer.status == 200 { return }
@@ -71,7 +72,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    private func waitForFinal(orders: String, id: UUID, auth: [(String, String)]) async throws -> Order {
+    private func waitForFinal(orders: String, id: UUID, auth: [String: String]) async throws -> Order {
         let deadline = ContinuousClock.now + .seconds(timeout)
         while true {
             let order: Order = try await decode(.GET, "\(orders)/orders/\(id)", nil, [200], headers: auth)
@@ -84,18 +85,18 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func expect(_ method: HTTPMethod, _ url: String, _ json: String?, _ statuses: Set<Int>) async throws {
-        let answer = try await HTTPProbe.call(method, url, json: json)
+        let answer = try await Shop.call(method, url, json: json)
         guard statuses.contains(answer.status) else {
             throw ValidationFailure("\(method) \(url) answered \(answer.status): \(String(decoding: answer.body, as: UTF8.self))")
         }
     }
 
     private func decode<Value: Decodable>(
-        _ method: HTTPMethod, _ url: String, _ json: String?, _ statuses: Set<Int>, headers: [(String, String)] = []
+        _ method: HTTPMethod, _ url: String, _ json: String?, _ statuses: Set<Int>, headers: [String: String] = [:]
     ) async throws -> Value {
-        let answer: (status: Int, body: Data)
+        let answer: Shop.Answer
         do {
-            answer = try await HTTPProbe.call(method, url, json: json, headers: headers)
+            answer = try await Shop.call(method, url, json: json, headers: headers)
         } catch {
             throw ValidationFailure("\(method) \(url) failed: \(error); is `postbox up --port-base \(portBase)` running?")
         }

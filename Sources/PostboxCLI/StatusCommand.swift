@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PostboxScenarios
 import Logging
 import PostboxBus
 import PostboxService
@@ -51,7 +52,7 @@ struct StatusCommand: AsyncParsableCommand {
             processes.append(
                 .init(
                     name: entry.name, pid: entry.pid, port: entry.port, alive: alive,
-                    ready: await HTTPProbe.isReady(port: entry.port), restarts: entry.restarts
+                    ready: await Shop.isReady(port: entry.port), restarts: entry.restarts
                 )
             )
         }

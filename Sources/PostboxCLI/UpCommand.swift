@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmbeddedPostgres
 import Foundation
+import PostboxScenarios
 import Logging
 import PostboxService
 import ServiceLifecycle
@@ -133,7 +134,7 @@ struct ReadinessAnnouncer: Service {
             var waiting = instances
             while !waiting.isEmpty {
                 var still: [ProcessInstance] = []
-                for instance in waiting where !(await HTTPProbe.isReady(port: instance.port)) { still.append(instance) }
+                for instance in waiting where !(await Shop.isReady(port: instance.port)) { still.append(instance) }
                 waiting = still
                 if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
             }

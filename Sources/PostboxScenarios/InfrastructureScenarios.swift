@@ -55,11 +55,7 @@ enum InfrastructureScenarios {
         faults: ["40 ms latency both ways between payments and PostgreSQL"],
         checks: ["3 confirmed"]
     ) { context in
-        try await context.system.start(.paymentGateway)
-        try await context.system.start(.inventory)
-        try await context.system.start(.orders)
-        try await context.system.start(.payments, proxied: true)
-        try await context.shop.product("mug", priceCents: 1250, stock: 10)
+        try await context.standardSystem(proxied: .payments)
         try context.system.network("payments", .latency(.milliseconds(40)))
         for _ in 0..<3 { try await context.order(expecting: "confirmed") }
     }
@@ -74,11 +70,7 @@ enum InfrastructureScenarios {
         faults: ["reset every connection between inventory and PostgreSQL, twice"],
         checks: ["2 confirmed"]
     ) { context in
-        try await context.system.start(.paymentGateway)
-        try await context.system.start(.inventory, proxied: true)
-        try await context.system.start(.orders)
-        try await context.system.start(.payments)
-        try await context.shop.product("mug", priceCents: 1250, stock: 10)
+        try await context.standardSystem(proxied: .inventory)
         let first = try await context.shop.placeOrder(sku: "mug")
         try context.system.resetConnections("inventory")
         let second = try await context.shop.placeOrder(sku: "mug")
@@ -96,11 +88,7 @@ enum InfrastructureScenarios {
         faults: ["blackhole between inventory and PostgreSQL until one of its statements is lost", "then heal and reset the stuck connections"],
         checks: ["pending during the outage", "confirmed after", "stock taken once"]
     ) { context in
-        try await context.system.start(.paymentGateway)
-        try await context.system.start(.inventory, proxied: true)
-        try await context.system.start(.orders)
-        try await context.system.start(.payments)
-        try await context.shop.product("mug", priceCents: 1250, stock: 10)
+        try await context.standardSystem(proxied: .inventory)
         try context.system.network("inventory", .blackhole)
         let (id, customer) = try await context.shop.placeOrder(sku: "mug", quantity: 2)
         let proxy = try context.system.proxy("inventory")
@@ -122,11 +110,7 @@ enum InfrastructureScenarios {
         faults: ["drop PostgreSQL → payments until an answer is lost", "then heal and reset"],
         checks: ["confirmed", "one charge"]
     ) { context in
-        try await context.system.start(.paymentGateway)
-        try await context.system.start(.inventory)
-        try await context.system.start(.orders)
-        try await context.system.start(.payments, proxied: true)
-        try await context.shop.product("mug", priceCents: 1250, stock: 10)
+        try await context.standardSystem(proxied: .payments)
         try context.system.network("payments", .cutDownstream)
         let (id, customer) = try await context.shop.placeOrder(sku: "mug")
         let proxy = try context.system.proxy("payments")

@@ -11,6 +11,15 @@ extension ScenarioContext {
         try await shop.product("mug", priceCents: 1250, stock: stock)
     }
 
+    /// The whole system with `proxied` connected to PostgreSQL through a fault proxy, and 10 mugs.
+    public func standardSystem(proxied: SystemService) async throws {
+        try await system.start(.paymentGateway)
+        for service in [SystemService.inventory, .orders, .payments] {
+            try await system.start(service, proxied: service == proxied)
+        }
+        try await shop.product("mug", priceCents: 1250, stock: 10)
+    }
+
     /// Places an order and waits until it has `status`.
     @discardableResult
     public func order(
