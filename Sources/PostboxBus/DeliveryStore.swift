@@ -84,11 +84,7 @@ struct DeliveryStore: Sendable {
     /// Committed asynchronously (see the body).
     func claim(subscription: String, limit: Int, lease: Duration, owner: String) async throws -> [ClaimedDelivery] {
         let token = UUID()
-        return try await client.withOpenTransaction(logger: logger) { connection in
-        // The lease and the attempt count must survive the consumer, not the server: an asynchronous commit keeps
-        // them through any consumer crash, and the handler's synchronous commit, later in the WAL, makes them
-        // durable before any effect of the event is. It saves a WAL flush per claim.
-        try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
+        return try await client.withOpenConnection { connection in
         let rows = try await connection.query(
             """
             WITH c AS (
@@ -107,7 +103,12 @@ struct DeliveryStore: Sendable {
                     visible_at = now() + make_interval(secs => \(lease.seconds))
                 FROM c
                 WHERE d.id = c.id
-                RETURNING d.id, d.attempts, c.previous_token IS NOT NULL AS took_over, d.subscription, d.event_id)
+                -- The lease and the attempt count must survive the consumer, not the server: an asynchronous commit
+                -- keeps them through any consumer crash, and the handler's synchronous commit, later in the WAL,
+                -- makes them durable before any effect of the event is. It saves a WAL flush per claim, in the
+                -- same single statement (set_config(…, true) lasts until this statement's implicit commit).
+                RETURNING d.id, d.attempts, c.previous_token IS NOT NULL AS took_over, d.subscription, d.event_id,
+                    set_config('synchronous_commit', 'off', true) AS async_commit)
             SELECT u.id, u.attempts, u.took_over,
                 EXISTS (SELECT 1 FROM bus.handled h WHERE h.subscription = u.subscription AND h.event_id = u.event_id),
                 e.id, e.type, e.version, e.occurred_at, e.published_at, e.correlation_id, e.causation_id,
