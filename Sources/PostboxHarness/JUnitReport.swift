@@ -4,12 +4,16 @@ import Foundation
 public enum JUnitReport {
     /// One test case's outcome.
     public struct Case: Sendable {
+        /// The name.
         public var name: String
+        /// The JUnit class name.
         public var className: String
+        /// How long it took, in seconds.
         public var seconds: Double
         /// nil when it passed.
         public var failure: String?
 
+        /// Creates the value from its parts.
         public init(name: String, className: String, seconds: Double, failure: String?) {
             self.name = name
             self.className = className

@@ -1,5 +1,6 @@
 /// Every named scenario, in the order `postbox scenario list` shows them. See docs/scenarios.md.
 public enum Catalogue {
+    /// Every scenario, in catalogue order.
     public static let all: [Scenario] =
         FlowScenarios.all + ProcessorScenarios.all + CrashScenarios.all + InfrastructureScenarios.all
         + BusScenarios.all + IncrementalScenarios.all + [SoakScenario.soak]

@@ -29,6 +29,7 @@ public struct ConsistencyChecker: Sendable {
     /// How many dead letters the scenario expects (0 for most).
     let expectedDeadLetters: Int
 
+    /// Creates the value from its parts.
     public init(system: PostboxSystem, expectedDeadLetters: Int = 0) {
         self.system = system
         self.expectedDeadLetters = expectedDeadLetters

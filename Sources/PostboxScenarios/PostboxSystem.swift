@@ -15,8 +15,11 @@ public import SystemPackage
 public final class PostboxSystem: Sendable {
     /// A fault or action the harness applied, for the timeline.
     public struct Action: Sendable {
+        /// When.
         public var at: Date
+        /// Which process (or `postgres`, `harness`).
         public var target: String
+        /// What was done to it.
         public var what: String
     }
 

@@ -18,6 +18,7 @@ public struct Scenario: Sendable, Identifiable, CustomStringConvertible {
     /// The scenario itself.
     public var run: @Sendable (ScenarioContext) async throws -> Void
 
+    /// Creates the value from its parts.
     public init(
         _ name: String, story: String, faults: [String] = [], checks: [String] = [], expectedDeadLetters: Int = 0,
         checksInvariants: Bool = true, run: @escaping @Sendable (ScenarioContext) async throws -> Void
@@ -63,8 +64,10 @@ public struct ScenarioFailure: Error, CustomStringConvertible {
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
+    /// Creates the value from its parts.
     public init(seed: UInt64) { state = seed }
 
+    /// The next number of the sequence.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

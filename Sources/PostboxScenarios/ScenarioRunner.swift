@@ -3,14 +3,19 @@ import PostboxHarness
 
 /// How one scenario run ended.
 public struct ScenarioResult: Sendable {
+    /// The name.
     public var name: String
+    /// Whether it passed.
     public var passed: Bool
+    /// How long it took, in seconds.
     public var seconds: Double
     /// Why it failed: the scenario's own error, a timeout with its diagnostic, or broken invariants.
     public var failure: String?
+    /// The broken invariants, if any.
     public var violations: [Violation]
     /// Where the report is, when it was kept.
     public var reportDirectory: String?
+    /// The seed it ran with.
     public var seed: UInt64
 
     /// One line: `PASS happy-path (2.1 s)` or `FAIL … — reason — report: path`.

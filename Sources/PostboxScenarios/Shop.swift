@@ -9,14 +9,19 @@ public struct Shop: Sendable {
     /// The system it talks to.
     public let system: PostboxSystem
 
+    /// Creates the value from its parts.
     public init(system: PostboxSystem) { self.system = system }
 
     /// An HTTP answer.
     public struct Answer: Sendable {
+        /// The HTTP status or the order status.
         public var status: Int
+        /// The response body.
         public var body: Data
+        /// The response headers.
         public var headers: [(String, String)]
 
+        /// The body decoded as JSON.
         public func decode<Value: Decodable>(_ type: Value.Type = Value.self) throws -> Value {
             do {
                 return try JSONDecoder().decode(Value.self, from: body)
@@ -25,32 +30,46 @@ public struct Shop: Sendable {
             }
         }
 
+        /// The body as text.
         public var text: String { String(decoding: body, as: UTF8.self) }
+        /// The first header of that name, ignoring case.
         public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     }
 
     /// A customer as the API gave it.
     public struct Customer: Sendable, Decodable {
+        /// The id.
         public var id: UUID
+        /// The bearer token.
         public var token: String
         var authorization: [String: String] { ["Authorization": "Bearer \(token)"] }
     }
 
     /// An order as `GET /orders/{id}` shows it.
     public struct Order: Sendable, Decodable {
+        /// The id.
         public var id: UUID
+        /// The HTTP status or the order status.
         public var status: String
+        /// Why, in words a person can read.
         public var reason: String?
+        /// The order total, in cents.
         public var totalCents: Int
+        /// Whether a cancellation is under way.
         public var cancellationRequested: Bool?
     }
 
     /// A product as inventory shows it.
     public struct Product: Sendable, Decodable {
+        /// The product.
         public var sku: String
+        /// The unit price, in cents.
         public var priceCents: Int
+        /// Units on hand.
         public var onHand: Int
+        /// Units held for orders in flight.
         public var reserved: Int
+        /// Units that can still be ordered.
         public var available: Int
     }
 
@@ -108,12 +127,14 @@ public struct Shop: Sendable {
         system.record("inventory", "price of \(sku) set to \(priceCents)")
     }
 
+    /// A product as inventory shows it.
     public func product(_ sku: String) async throws -> Product {
         try await Shop.call(.GET, "\(try system.url("inventory"))/products/\(sku)").decode()
     }
 
     // MARK: Orders
 
+    /// A new customer (`POST /customers`).
     public func customer() async throws -> Customer {
         try expect(try await Shop.call(.POST, "\(try system.url("orders"))/customers", json: "{}"), [201], "POST /customers").decode()
     }
@@ -158,6 +179,7 @@ public struct Shop: Sendable {
         return (accepted.orderId, customer)
     }
 
+    /// The order as its customer sees it.
     public func order(_ id: UUID, customer: Customer) async throws -> Order {
         try expect(
             try await Shop.call(.GET, "\(try system.url("orders"))/orders/\(id)", headers: customer.authorization), [200], "GET /orders/\(id)"
@@ -174,6 +196,7 @@ public struct Shop: Sendable {
         }
     }
 
+    /// Asks to cancel the order.
     public func cancel(_ id: UUID, customer: Customer) async throws -> Answer {
         try await Shop.call(.POST, "\(try system.url("orders"))/orders/\(id)/cancel", headers: customer.authorization)
     }
@@ -186,6 +209,7 @@ public struct Shop: Sendable {
         system.record("payment-gateway", "faults: \(json)")
     }
 
+    /// Clears the card-processor stand-in's faults.
     public func clearGatewayFaults() async throws {
         _ = try expect(try await Shop.call(.DELETE, "\(try system.url("payment-gateway"))/__admin/faults"), [204], "DELETE /__admin/faults")
         system.record("payment-gateway", "faults cleared")

@@ -5,12 +5,14 @@ public import PostboxBus
 
 /// The request context of every Postbox service: Hummingbird's core plus the request's trace and correlation id.
 public struct ServiceRequestContext: RequestContext {
+    /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// This request's span; set from the `traceparent` header by ``TracingMiddleware`` or started anew.
     public var trace: TraceContext
     /// The id that ties every event of one business flow together; `X-Correlation-Id` or the trace id.
     public var correlationId: String
 
+    /// A context for one request.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         trace = .random()

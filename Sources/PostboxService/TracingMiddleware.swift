@@ -6,11 +6,13 @@ import Logging
 /// when there is none or it is malformed), adds `trace.id` and `correlation.id` to the request's logger, and
 /// answers with `X-Trace-Id` so a client can find its request in the logs.
 public struct TracingMiddleware: RouterMiddleware {
+    /// The request context it works with.
     public typealias Context = ServiceRequestContext
 
     /// Creates the middleware.
     public init() {}
 
+    /// Handles one request (RouterMiddleware).
     public func handle(
         _ request: Request, context: ServiceRequestContext,
         next: (Request, ServiceRequestContext) async throws -> Response
