@@ -1,10 +1,30 @@
 import ArgumentParser
 
-/// `postbox bench`: benchmarks that print numbers, each beside the limit it is measured against.
+/// `postbox bench`: benchmarks that print numbers, each beside the limit or target it is measured against.
+///
+/// Without a subcommand it runs both: the bus against plain SQL, then the system (start-up and the order flow).
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure throughput and recovery against what PostgreSQL itself does on this machine.",
-        subcommands: [BusBench.self, SystemBench.self],
-        defaultSubcommand: BusBench.self
+        abstract: "Measure throughput, latency, start-up and recovery against what PostgreSQL itself does on this machine.",
+        subcommands: [BenchAll.self, BusBench.self, SystemBench.self],
+        defaultSubcommand: BenchAll.self
     )
+}
+
+/// `postbox bench all`: `bench bus` then `bench system`, each with its defaults (or `--json` for both).
+struct BenchAll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "all", abstract: "The bus benchmark, then the system benchmark, with their defaults."
+    )
+
+    @Flag(help: "Print JSON instead of tables.")
+    var json = false
+
+    func run() async throws {
+        let bus = try BusBench.parse(json ? ["--json"] : [])
+        try await bus.run()
+        print("")
+        let system = try SystemBench.parse(json ? ["--json"] : [])
+        try await system.run()
+    }
 }
