@@ -101,12 +101,15 @@ public final class PostboxSystem: Sendable {
         let label = service.label(index)
         if let existing = state.withLock({ $0.processes[label] }) {
             existing.updateEnvironment { $0.merge(environment) { $1 } }
+            let started = Date()
             await existing.start()
             record(label, "started again")
-            if waitUntilReady { try await waitReady(label) }
+            if waitUntilReady {
+                try await learnPort(label, of: existing, since: started)
+                try await waitReady(label)
+            }
             return existing
         }
-        let port = try FreePort.next()
         var databasePort = server.port
         if proxied {
             let proxy = try await TCPFaultProxy.start(targetPort: server.port)
@@ -117,7 +120,9 @@ public final class PostboxSystem: Sendable {
         var variables = [
             "DATABASE_URL": "postgres://\(service.role)@127.0.0.1:\(databasePort)/\(database)",
             "HTTP_HOST": "127.0.0.1",
-            "HTTP_PORT": "\(port)",
+            // Port 0: the service binds a free port and logs it; a port picked here could be taken meanwhile by
+            // a process of another test.
+            "HTTP_PORT": "0",
             "LOG_LEVEL": "info",
             "INSTANCE_NAME": label,
             "POSTBOX_PARENT_PID": "\(getpid())",
@@ -135,11 +140,14 @@ public final class PostboxSystem: Sendable {
         state.withLock {
             $0.processes[label] = process
             $0.order.append(label)
-            $0.ports[label] = port
         }
+        let started = Date()
         await process.start()
         record(label, "started" + (proxied ? " behind a fault proxy" : ""))
-        if waitUntilReady { try await waitReady(label) }
+        if waitUntilReady {
+            try await learnPort(label, of: process, since: started)
+            try await waitReady(label)
+        }
         return process
     }
 
@@ -153,8 +161,28 @@ public final class PostboxSystem: Sendable {
         }
     }
 
+    /// Reads the port a run of the process logged (`http.port=N … listening`) and keeps it for its later runs.
+    private func learnPort(_ label: String, of process: ManagedProcess, since: Date) async throws {
+        var port: Int?
+        try await eventually("\(label) to say where it listens", timeout: .seconds(30), diagnostic: { process.tail() }) {
+            port = process.lines.last { $0.at >= since && $0.text.hasSuffix("listening") }
+                .flatMap { line in line.text.split(separator: " ").first { $0.hasPrefix("http.port=") } }
+                .flatMap { Int($0.dropFirst("http.port=".count)) }
+            if port == nil, !process.isRunning, process.exits.last.map({ $0.at >= since }) == true {
+                throw LabError("\(label) exited before listening: \(process.tail())")
+            }
+            return port != nil
+        }
+        guard let port else { return }
+        state.withLock { $0.ports[label] = port }
+        process.updateEnvironment { $0["HTTP_PORT"] = "\(port)" }
+    }
+
     /// Waits until the process `label` answers `/ready`.
     public func waitReady(_ label: String, timeout: Duration = .seconds(30)) async throws {
+        if state.withLock({ $0.ports[label] }) == nil, let process = process(label) {
+            try await learnPort(label, of: process, since: .distantPast)
+        }
         let port = try port(label)
         try await eventually("\(label) ready", timeout: timeout, diagnostic: { self.process(label)?.tail() ?? "" }) {
             await Shop.isReady(port: port)
@@ -210,8 +238,10 @@ public final class PostboxSystem: Sendable {
         guard let process = process(label) else { throw LabError("no process \(label)") }
         if !keepCrashPoints { process.updateEnvironment { $0[CrashPoint.variable] = nil } }
         if process.isRunning { await process.stop() }
+        let started = Date()
         await process.start()
         record(label, "restarted")
+        try await learnPort(label, of: process, since: started)
         try await waitReady(label)
     }
 

@@ -4,6 +4,7 @@ import Logging
 import PostboxService
 import PostgresNIO
 import Subprocess
+import Synchronization
 import Testing
 
 /// A fresh database on the shared embedded PostgreSQL, set up for the services, and the four executables
@@ -11,7 +12,12 @@ import Testing
 struct SystemUnderTest: Sendable {
     let server: EmbeddedPostgres
     let database: String
-    let ports: [String: Int]
+    /// The card processor's port is chosen up front (payments needs its URL); the others bind port 0 and the test
+    /// reads the port each logs, so no other test can take it between choosing and binding.
+    let gatewayPort: Int
+    private let learned = LearnedPorts()
+
+    var ports: [String: Int] { learned.ports.withLock { $0 }.merging(["payment-gateway": gatewayPort]) { $1 } }
 
     static let logger: Logger = {
         var logger = Logger(label: "postbox.e2e")
@@ -24,9 +30,7 @@ struct SystemUnderTest: Sendable {
         let database = "e2e_\(name.prefix(while: { $0 != "(" }).lowercased().prefix(30))_\(UUID().uuidString.prefix(8).lowercased())"
         try await server.createDatabase(database)
         try await SchemaSetup.prepare(configuration: server.configuration(database: database), logger: logger)
-        var ports: [String: Int] = [:]
-        for name in ["orders", "inventory", "payments", "payment-gateway"] { ports[name] = try FreePort.next() }
-        return SystemUnderTest(server: server, database: database, ports: ports)
+        return SystemUnderTest(server: server, database: database, gatewayPort: try FreePort.next())
     }
 
     func url(_ service: String) -> String { "http://127.0.0.1:\(ports[service]!)" }
@@ -35,7 +39,7 @@ struct SystemUnderTest: Sendable {
         let role = service == "payment-gateway" ? "payment_gateway" : service
         var environment = [
             "DATABASE_URL": "postgres://\(role)@127.0.0.1:\(server.port)/\(database)",
-            "HTTP_PORT": "\(ports[service]!)",
+            "HTTP_PORT": service == "payment-gateway" ? "\(gatewayPort)" : "0",
             "LOG_LEVEL": "info",
         ]
         if service == "payments" { environment["PAYMENT_GATEWAY_URL"] = url("payment-gateway") }
@@ -48,7 +52,15 @@ struct SystemUnderTest: Sendable {
     func waitUntilReady(_ processes: [RunningProcess]) async throws {
         for process in processes {
             try await eventually("\(process.name) ready\n\(process.tail)") {
-                await HTTP.isReady(port: ports[process.name]!)
+                if ports[process.name] == nil,
+                    let port = process.lines.last(where: { $0.hasSuffix("listening") })?
+                        .split(separator: " ").first(where: { $0.hasPrefix("http.port=") })
+                        .flatMap({ Int($0.dropFirst("http.port=".count)) })
+                {
+                    learned.ports.withLock { $0[process.name] = port }
+                }
+                guard let port = ports[process.name] else { return false }
+                return await HTTP.isReady(port: port)
             }
         }
     }
@@ -65,4 +77,9 @@ struct SystemUnderTest: Sendable {
     func withSuperuser<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         try await server.withConnection(database: database, body)
     }
+}
+
+/// The ports the services reported, shared by copies of a ``SystemUnderTest``.
+final class LearnedPorts: Sendable {
+    let ports = Mutex<[String: Int]>([:])
 }
