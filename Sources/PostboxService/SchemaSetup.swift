@@ -131,11 +131,6 @@ public enum SchemaSetup {
             for subscription in subscriptions { try await bus.register(subscription) }
         }
     }
-
-    /// Whether the bus schema is up to date, asked as any role that uses it.
-    public static func busIsMigrated(client: PostgresClient, logger: Logger) async throws -> Bool {
-        try await MessageBus.schemaMigrator.pendingVersions(client: client, logger: logger).isEmpty
-    }
 }
 
 /// The database is not set up for the services: what is missing and how to set it up.
