@@ -22,7 +22,11 @@ public final class Consumer: Service, Sendable {
     private let handler: BatchHandler
     private let store: DeliveryStore
     private let logger: Logger
+    /// Woken by notifications, finished handler tasks and shutdown: there may be new work to claim.
     private let wake = WakeSignal()
+    /// Woken by finished handler tasks and shutdown: capacity may be free. Notifications do not wake a consumer
+    /// whose capacity is all in use (it claims the next work when a handler finishes).
+    private let slotFreed = WakeSignal()
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Mutex<[Int64: Lease]>([:])
     private let metrics: ConsumerMetrics
@@ -61,6 +65,7 @@ public final class Consumer: Service, Sendable {
     private func stop() {
         stopping.store(true, ordering: .relaxed)
         wake.signal()
+        slotFreed.signal()
     }
 
     private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
@@ -71,7 +76,7 @@ public final class Consumer: Service, Sendable {
         while !isStopping {
             let free = capacity - inFlight.withLock { $0.count }
             guard free > 0 else {
-                await wake.wait(timeout: subscription.pollInterval)
+                await slotFreed.wait(timeout: subscription.pollInterval)
                 continue
             }
             let limit = min(free, subscription.claimBatchSize)
@@ -96,11 +101,7 @@ public final class Consumer: Service, Sendable {
                 for delivery in claimed { inFlight[delivery.deliveryId] = Lease(token: delivery.leaseToken, claimedAt: claimedAt) }
             }
             for batch in batches(of: claimed) {
-                group.addTask {
-                    await self.process(batch)
-                    self.inFlight.withLock { inFlight in for delivery in batch { inFlight[delivery.deliveryId] = nil } }
-                    self.wake.signal()
-                }
+                group.addTask { await self.processUntilIdle(batch) }
             }
             if claimed.count < limit && inFlight.withLock({ $0.count }) > 0 {
                 // The queue had less than we asked for: wait for a handler to finish or new work to arrive.
@@ -128,7 +129,7 @@ public final class Consumer: Service, Sendable {
     private func drain() async {
         let deadline = ContinuousClock.now + subscription.drainTimeout
         while inFlight.withLock({ !$0.isEmpty }) && ContinuousClock.now < deadline {
-            await wake.wait(timeout: .milliseconds(100))
+            await slotFreed.wait(timeout: .milliseconds(100))
         }
     }
 
@@ -154,7 +155,24 @@ public final class Consumer: Service, Sendable {
 
     // MARK: Handling
 
-    private func process(_ batch: [ClaimedDelivery]) async {
+    /// Processes `batch`, then the deliveries its acknowledgement claimed, until one claims none.
+    private func processUntilIdle(_ batch: [ClaimedDelivery]) async {
+        var batch = batch
+        while !batch.isEmpty {
+            let next = await process(batch)
+            let claimedAt = ContinuousClock.now
+            inFlight.withLock { inFlight in
+                for delivery in batch { inFlight[delivery.deliveryId] = nil }
+                for delivery in next { inFlight[delivery.deliveryId] = Lease(token: delivery.leaseToken, claimedAt: claimedAt) }
+            }
+            batch = next
+        }
+        slotFreed.signal()
+        wake.signal()
+    }
+
+    /// Handles one claimed batch; returns the deliveries its acknowledgement claimed next.
+    private func process(_ batch: [ClaimedDelivery]) async -> [ClaimedDelivery] {
         var runnable: [ClaimedDelivery] = []
         for delivery in batch {
             if delivery.tookOverLease { metrics.leaseTakeovers.increment() }
@@ -174,37 +192,48 @@ public final class Consumer: Service, Sendable {
                 runnable.append(delivery)
             }
         }
-        guard !runnable.isEmpty else { return }
-        guard let failure = await handle(runnable) else { return }
-        guard runnable.count > 1 else { return await fail(runnable[0], failure) }
+        guard !runnable.isEmpty else { return [] }
+        let claimNext = isStopping ? 0 : subscription.handlerBatchSize
+        let failure: any Error
+        switch await handle(runnable, claimNext: claimNext) {
+        case .success(let next): return next
+        case .failure(let error): failure = error
+        }
+        guard runnable.count > 1 else {
+            await fail(runnable[0], failure)
+            return []
+        }
         logger.debug("batch failed; handling its events one by one", metadata: ["error": "\(String(reflecting: failure))"])
         for delivery in runnable {
-            if let failure = await handle([delivery]) { await fail(delivery, failure) }
+            if case .failure(let failure) = await handle([delivery], claimNext: 0) { await fail(delivery, failure) }
         }
+        return []
     }
 
-    /// Runs the handler and the acknowledgement in one transaction; returns the failure, if any.
-    private func handle(_ batch: [ClaimedDelivery]) async -> (any Error)? {
+    /// Runs the handler and the acknowledgement in one transaction, which also claims up to `claimNext` further
+    /// deliveries; returns those, or the failure.
+    private func handle(_ batch: [ClaimedDelivery], claimNext: Int) async -> Result<[ClaimedDelivery], any Error> {
         let events = batch.map(\.event)
         let start = ContinuousClock.now
         do {
-            let topics = try await bus.client.withOpenTransaction(logger: logger) { [self] connection in
+            let (topics, next) = try await bus.client.withOpenTransaction(logger: logger) { [self] connection in
                 let transaction = BusTransaction(connection: connection, logger: logger)
                 try await handler(events, transaction)
                 let acknowledged = try await DeliveryStore.acknowledge(
                     deliveryIds: batch.map(\.deliveryId), token: batch[0].leaseToken, owner: bus.instanceName,
+                    claimNext: claimNext, subscription: subscription.name, lease: subscription.lease,
                     on: connection, logger: logger
                 )
                 if acknowledged.deleted < batch.count { throw HandlingOutcome.leaseLost }
                 if acknowledged.recorded < acknowledged.deleted { throw HandlingOutcome.duplicate }
-                return transaction.publishedTopics
+                return (transaction.publishedTopics, acknowledged.next)
             }
             bus.notifier.committed(topics: topics)
             metrics.handled.increment(by: batch.count)
             metrics.duration.record(duration: ContinuousClock.now - start)
-            return nil
+            return .success(next)
         } catch {
-            return (error as? PostgresTransactionError)?.closureError ?? error
+            return .failure((error as? PostgresTransactionError)?.closureError ?? error)
         }
     }
 

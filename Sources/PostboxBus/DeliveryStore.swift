@@ -15,45 +15,18 @@ struct DeliveryStore: Sendable {
         _ envelopes: [EventEnvelope], deliverAt: Date?, on connection: PostgresConnection, logger: Logger
     ) async throws {
         guard !envelopes.isEmpty else { return }
-        try await connection.query(publishStatement(envelopes, deliverAt: deliverAt), logger: logger)
+        // Drained as a row sequence: in PostgresNIO 1.33.2 the overload returning the command tag traps on a
+        // prepared statement (its stream is never marked consumed).
+        let statement = DeliveryStatements.Publish(envelopes: envelopes, deliverAt: deliverAt)
+        for try await _ in try await connection.execute(statement, logger: logger) {}
     }
 
     /// Publishes in one autocommit statement: atomic on its own, and one round trip instead of three.
     func publish(_ envelopes: [EventEnvelope], deliverAt: Date?) async throws {
         guard !envelopes.isEmpty else { return }
-        try await client.execute(Self.publishStatement(envelopes, deliverAt: deliverAt), logger: logger)
-    }
-
-    private static func publishStatement(_ envelopes: [EventEnvelope], deliverAt: Date?) -> PostgresQuery {
-        let ids = envelopes.map(\.id)
-        let types = envelopes.map(\.type)
-        let versions = envelopes.map(\.version)
-        let occurred = envelopes.map(\.occurredAt)
-        let correlations = envelopes.map { $0.correlationId ?? "" }
-        let causations = envelopes.map { $0.causationId?.uuidString ?? "" }
-        let traces = envelopes.map { $0.traceparent ?? "" }
-        let keys = envelopes.map { $0.orderingKey ?? "" }
-        let payloads = envelopes.map(\.payload)
-        let visible = deliverAt ?? Date(timeIntervalSince1970: 0)
-        return """
-            WITH v AS (
-                SELECT * FROM unnest(\(ids)::uuid[], \(types)::text[], \(versions)::int[], \(occurred)::timestamptz[],
-                    \(correlations)::text[], \(causations)::text[], \(traces)::text[], \(keys)::text[], \(payloads)::text[])
-                    WITH ORDINALITY AS v(id, type, version, occurred_at, correlation_id, causation_id, traceparent,
-                        ordering_key, payload, ord)),
-            e AS (
-                INSERT INTO bus.events (id, type, version, occurred_at, correlation_id, causation_id, traceparent,
-                    ordering_key, payload)
-                SELECT id, type, version, occurred_at, NULLIF(correlation_id, ''), NULLIF(causation_id, '')::uuid,
-                    NULLIF(traceparent, ''), NULLIF(ordering_key, ''), payload::jsonb
-                FROM v ORDER BY ord
-                ON CONFLICT (id) DO NOTHING
-                RETURNING id)
-            INSERT INTO bus.deliveries (subscription, event_id, ordering_key, visible_at)
-            SELECT s.subscription, v.id, NULLIF(v.ordering_key, ''), GREATEST(\(visible)::timestamptz, now())
-            FROM e JOIN v ON v.id = e.id JOIN bus.subscriptions s ON s.topic = v.type
-            ORDER BY v.ord, s.subscription
-            """
+        try await client.withOpenConnection { [logger] connection in
+            try await Self.publish(envelopes, deliverAt: deliverAt, on: connection, logger: logger)
+        }
     }
 
     // MARK: Subscriptions
@@ -81,63 +54,17 @@ struct DeliveryStore: Sendable {
     // MARK: Consuming
 
     /// Leases up to `limit` visible deliveries of `subscription`: for each ordering key only its oldest delivery.
-    /// Committed asynchronously (see the body).
+    /// Committed asynchronously (see ``DeliveryStatements/Claim``).
     func claim(subscription: String, limit: Int, lease: Duration, owner: String) async throws -> [ClaimedDelivery] {
-        let token = UUID()
-        return try await client.withOpenConnection { connection in
-        let rows = try await connection.query(
-            """
-            WITH c AS (
-                SELECT d.id, d.lease_token AS previous_token
-                FROM bus.deliveries d
-                WHERE d.subscription = \(subscription) AND d.visible_at <= now()
-                  AND (d.ordering_key IS NULL OR NOT EXISTS (
-                      SELECT 1 FROM bus.deliveries p
-                      WHERE p.subscription = d.subscription AND p.ordering_key = d.ordering_key AND p.id < d.id))
-                ORDER BY d.visible_at, d.id
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED),
-            u AS (
-                UPDATE bus.deliveries d
-                SET attempts = d.attempts + 1, lease_token = \(token), lease_owner = \(owner),
-                    visible_at = now() + make_interval(secs => \(lease.seconds))
-                FROM c
-                WHERE d.id = c.id
-                -- The lease and the attempt count must survive the consumer, not the server: an asynchronous commit
-                -- keeps them through any consumer crash, and the handler's synchronous commit, later in the WAL,
-                -- makes them durable before any effect of the event is. It saves a WAL flush per claim, in the
-                -- same single statement (set_config(…, true) lasts until this statement's implicit commit).
-                RETURNING d.id, d.attempts, c.previous_token IS NOT NULL AS took_over, d.subscription, d.event_id,
-                    set_config('synchronous_commit', 'off', true) AS async_commit)
-            SELECT u.id, u.attempts, u.took_over,
-                EXISTS (SELECT 1 FROM bus.handled h WHERE h.subscription = u.subscription AND h.event_id = u.event_id),
-                e.id, e.type, e.version, e.occurred_at, e.published_at, e.correlation_id, e.causation_id,
-                e.traceparent, e.ordering_key, e.payload::text
-            FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e
-            """,
-            logger: logger
+        let statement = DeliveryStatements.Claim(
+            subscription: subscription, limit: limit, token: UUID(), owner: owner, leaseSeconds: lease.seconds
         )
-        var claimed: [ClaimedDelivery] = []
-        for try await row in rows.decode(
-            (Int64, Int, Bool, Bool, UUID, String, Int, Date, Date, String?, UUID?, String?, String?, String).self
-        ) {
-            let envelope = EventEnvelope(
-                id: row.4, type: row.5, version: row.6, occurredAt: row.7, correlationId: row.9, causationId: row.10,
-                traceparent: row.11, orderingKey: row.12, payload: row.13
-            )
-            claimed.append(
-                ClaimedDelivery(
-                    event: ReceivedEvent(
-                        envelope: envelope, subscription: subscription, attempt: row.1, publishedAt: row.8,
-                        deliveryId: row.0
-                    ),
-                    leaseToken: token,
-                    tookOverLease: row.2,
-                    alreadyHandled: row.3
-                )
-            )
-        }
-        return claimed.sorted { $0.deliveryId < $1.deliveryId }
+        return try await client.withOpenConnection { [logger] connection in
+            var claimed: [ClaimedDelivery] = []
+            for try await delivery in try await connection.execute(statement, logger: logger) {
+                claimed.append(delivery)
+            }
+            return claimed.sorted { $0.deliveryId < $1.deliveryId }
         }
     }
 
@@ -154,38 +81,43 @@ struct DeliveryStore: Sendable {
 
     /// Extends the leases this consumer still holds; rows being acknowledged right now are skipped, not waited for.
     func renew(token: UUID, deliveryIds: [Int64], lease: Duration) async throws {
-        try await client.execute(
-            """
-            UPDATE bus.deliveries d SET visible_at = now() + make_interval(secs => \(lease.seconds))
-            FROM (SELECT id FROM bus.deliveries WHERE id = ANY(\(deliveryIds)::bigint[]) AND lease_token = \(token)
-                  FOR UPDATE SKIP LOCKED) r
-            WHERE d.id = r.id
-            """,
-            logger: logger
-        )
+        let statement = DeliveryStatements.Renew(deliveryIds: deliveryIds, token: token, leaseSeconds: lease.seconds)
+        try await client.withOpenConnection { [logger] connection in
+            for try await _ in try await connection.execute(statement, logger: logger) {}
+        }
+    }
+
+    /// What an acknowledgement did: how many deliveries it deleted, how many were new to `handled`, and the
+    /// deliveries it claimed next.
+    struct Acknowledgement {
+        var deleted = 0
+        var recorded = 0
+        var next: [ClaimedDelivery] = []
     }
 
     /// Acknowledges in the handler's transaction: deletes the deliveries if this lease still owns them and records
-    /// them as handled. Returns how many were deleted and how many were new to `handled`.
+    /// them as handled; then, in the same statement, leases up to `claimNext` further deliveries of `subscription`
+    /// (they commit with the transaction, or are not claimed at all).
     static func acknowledge(
-        deliveryIds: [Int64], token: UUID, owner: String, on connection: PostgresConnection, logger: Logger
-    ) async throws -> (deleted: Int, recorded: Int) {
-        let rows = try await connection.query(
-            """
-            WITH d AS (
-                DELETE FROM bus.deliveries WHERE id = ANY(\(deliveryIds)::bigint[]) AND lease_token = \(token)
-                RETURNING subscription, event_id, attempts),
-            h AS (
-                INSERT INTO bus.handled (subscription, event_id, attempts, handled_by)
-                SELECT subscription, event_id, attempts, \(owner) FROM d
-                ON CONFLICT DO NOTHING
-                RETURNING 1)
-            SELECT (SELECT count(*) FROM d)::int, (SELECT count(*) FROM h)::int
-            """,
-            logger: logger
+        deliveryIds: [Int64], token: UUID, owner: String, claimNext: Int, subscription: String, lease: Duration,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Acknowledgement {
+        let parameters = DeliveryStatements.AcknowledgeParameters(
+            deliveryIds: deliveryIds, token: token, owner: owner, subscription: subscription, limit: claimNext,
+            nextToken: UUID(), leaseSeconds: lease.seconds
         )
-        for try await (deleted, recorded) in rows.decode((Int, Int).self) { return (deleted, recorded) }
-        return (0, 0)
+        let rows =
+            deliveryIds.count == 1 && claimNext <= 1
+            ? try await connection.execute(DeliveryStatements.AcknowledgeOneAndClaimOne(parameters: parameters), logger: logger)
+            : try await connection.execute(DeliveryStatements.AcknowledgeAndClaim(parameters: parameters), logger: logger)
+        var acknowledgement = Acknowledgement()
+        for try await row in rows {
+            acknowledgement.deleted = row.deleted
+            acknowledgement.recorded = row.recorded
+            if let next = row.next { acknowledgement.next.append(next) }
+        }
+        acknowledgement.next.sort { $0.deliveryId < $1.deliveryId }
+        return acknowledgement
     }
 
     /// Drops deliveries of events the subscription already handled.

@@ -14,7 +14,7 @@ extension PostgresClient {
     /// With PostgresNIO 1.33.2 a statement written to a pooled connection whose socket the server has just closed
     /// (a restart, a reset) is dropped without failing its caller, which would wait for ever — and a consumer's
     /// whole capacity and its shutdown with it. So the body runs in a task of its own while the connection is
-    /// watched: once it is closed and the body has not finished a second later, the caller gets
+    /// watched (``ConnectionCloseWatch``): once it is closed and the body has not finished a second later, the caller gets
     /// ``ClosedConnectionError`` and the stuck task is left behind (it holds nothing but the dead connection).
     /// What the body had sent may or may not have committed; bus statements are safe either way (leases expire).
     func withOpenConnection<Result: Sendable>(
@@ -55,15 +55,10 @@ extension PostgresClient {
             let work = Task {
                 do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
             }
-            Task {
-                while !outcome.isFinished {
-                    try? await Task.sleep(for: .milliseconds(200))
-                    guard connection.isClosed, !outcome.isFinished else { continue }
-                    try? await Task.sleep(for: .seconds(1))
-                    if outcome.finish(.failure(ClosedConnectionError())) { work.cancel() }
-                    return
-                }
+            let watch = ConnectionCloseWatch.shared.watch(connection) {
+                if outcome.finish(.failure(ClosedConnectionError())) { work.cancel() }
             }
+            outcome.onFinish { ConnectionCloseWatch.shared.unwatch(connection, watch) }
         }
     }
 
@@ -106,24 +101,42 @@ extension PostgresClient {
 
 /// The first of the body's result and the watchdog's verdict, delivered once.
 private final class Outcome<Value: Sendable>: Sendable {
-    private let state = Mutex<(continuation: CheckedContinuation<Value, any Error>?, finished: Bool)>((nil, false))
+    private struct State {
+        var continuation: CheckedContinuation<Value, any Error>?
+        var finished = false
+        var onFinish: (@Sendable () -> Void)?
+    }
 
-    var isFinished: Bool { state.withLock { $0.finished } }
+    private let state = Mutex(State())
 
     func start(_ continuation: CheckedContinuation<Value, any Error>) {
         state.withLock { $0.continuation = continuation }
     }
 
+    /// Runs `action` once the outcome is delivered (at once if it already is).
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state -> Bool in
+            if state.finished { return true }
+            state.onFinish = action
+            return false
+        }
+        if runNow { action() }
+    }
+
     /// Resumes the caller unless already done; returns whether this call did.
     @discardableResult
     func finish(_ result: Result<Value, any Error>) -> Bool {
-        let continuation = state.withLock { state -> CheckedContinuation<Value, any Error>? in
-            guard !state.finished else { return nil }
+        let (continuation, action) = state.withLock { state -> (CheckedContinuation<Value, any Error>?, (@Sendable () -> Void)?) in
+            guard !state.finished else { return (nil, nil) }
             state.finished = true
-            defer { state.continuation = nil }
-            return state.continuation
+            defer {
+                state.continuation = nil
+                state.onFinish = nil
+            }
+            return (state.continuation, state.onFinish)
         }
         continuation?.resume(with: result)
+        action?()
         return continuation != nil
     }
 }

@@ -69,13 +69,15 @@ struct CrashSafetyTests {
             // The stalled consumer wakes up and tries to acknowledge with its old lease: nothing matches.
             let late = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "stalled", on: connection, logger: testLogger
+                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "stalled", claimNext: 0,
+                    subscription: "takeover", lease: .seconds(30), on: connection, logger: testLogger
                 )
             }
             #expect(late.deleted == 0)
             let current = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: [takeover.deliveryId], token: takeover.leaseToken, owner: "new", on: connection, logger: testLogger
+                    deliveryIds: [takeover.deliveryId], token: takeover.leaseToken, owner: "new", claimNext: 0,
+                    subscription: "takeover", lease: .seconds(30), on: connection, logger: testLogger
                 )
             }
             #expect(current.deleted == 1 && current.recorded == 1)

@@ -1,0 +1,127 @@
+import Foundation
+@testable import PostboxBus
+import PostgresNIO
+import Testing
+
+/// The acknowledgement that also claims the next deliveries, in the handler's transaction.
+@Suite("Acknowledgement", .timeLimit(.minutes(2)))
+struct AcknowledgementTests {
+    private let lease = Duration.seconds(30)
+
+    @Test func anAcknowledgementClaimsTheNextDeliveryInTheSameTransaction() async throws {
+        try await withBus { harness in
+            try await harness.bus.register(fastSubscription("chain"))
+            let published = try await harness.publish([TestEvent(sequence: 1), TestEvent(sequence: 2)])
+            let store = DeliveryStore(client: harness.client, logger: testLogger)
+            let first = try #require(try await store.claim(subscription: "chain", limit: 1, lease: lease, owner: "a").first)
+            let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
+                try await DeliveryStore.acknowledge(
+                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "a", claimNext: 1,
+                    subscription: "chain", lease: lease, on: connection, logger: testLogger
+                )
+            }
+            #expect(acknowledged.deleted == 1 && acknowledged.recorded == 1)
+            let next = try #require(acknowledged.next.first)
+            #expect(acknowledged.next.count == 1)
+            #expect(next.event.id == published[1].id)
+            #expect(next.event.attempt == 1)
+            #expect(!next.tookOverLease && !next.alreadyHandled)
+            #expect(try next.event.decode(TestEvent.self).sequence == 2)
+            // The claim committed with the acknowledgement: its lease is in the table, and nothing else is visible.
+            #expect(
+                try await harness.scalar(
+                    "SELECT lease_token FROM bus.deliveries WHERE id = \(next.deliveryId)", as: UUID.self
+                ) == next.leaseToken
+            )
+            #expect(try await store.claim(subscription: "chain", limit: 1, lease: lease, owner: "b").isEmpty)
+        }
+    }
+
+    @Test func aRolledBackAcknowledgementClaimsNothing() async throws {
+        try await withBus { harness in
+            try await harness.bus.register(fastSubscription("rollback"))
+            _ = try await harness.publish([TestEvent(sequence: 1), TestEvent(sequence: 2)])
+            let store = DeliveryStore(client: harness.client, logger: testLogger)
+            let first = try #require(try await store.claim(subscription: "rollback", limit: 1, lease: lease, owner: "a").first)
+            struct HandlerFailed: Error {}
+            await #expect(throws: PostgresTransactionError.self) {
+                try await harness.client.withTransaction(logger: testLogger) { connection in
+                    let acknowledged = try await DeliveryStore.acknowledge(
+                        deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "a", claimNext: 1,
+                        subscription: "rollback", lease: lease, on: connection, logger: testLogger
+                    )
+                    #expect(acknowledged.next.count == 1)
+                    throw HandlerFailed()
+                }
+            }
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.handled") == 0)
+            let again = try await store.claim(subscription: "rollback", limit: 2, lease: lease, owner: "b")
+            // The first is still leased to "a"; the second was never claimed, so this is its first attempt.
+            #expect(again.count == 1)
+            #expect(again.first?.event.attempt == 1)
+        }
+    }
+
+    @Test func anAcknowledgementDoesNotClaimTheNextEventOfTheSameKey() async throws {
+        try await withBus { harness in
+            try await harness.bus.register(fastSubscription("keyed"))
+            let published = try await harness.publish(
+                [TestEvent(sequence: 1, key: "k"), TestEvent(sequence: 2, key: "k")], orderingKey: { $0.key }
+            )
+            let store = DeliveryStore(client: harness.client, logger: testLogger)
+            let first = try #require(try await store.claim(subscription: "keyed", limit: 2, lease: lease, owner: "a").first)
+            #expect(first.event.id == published[0].id)
+            let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
+                try await DeliveryStore.acknowledge(
+                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "a", claimNext: 1,
+                    subscription: "keyed", lease: lease, on: connection, logger: testLogger
+                )
+            }
+            // The statement still sees the acknowledged delivery as the key's oldest, so it leaves the next one.
+            #expect(acknowledged.deleted == 1 && acknowledged.next.isEmpty)
+            let second = try await store.claim(subscription: "keyed", limit: 2, lease: lease, owner: "a")
+            #expect(second.map(\.event.id) == [published[1].id])
+        }
+    }
+
+    @Test func aBatchAcknowledgementClaimsUpToItsLimit() async throws {
+        try await withBus { harness in
+            try await harness.bus.register(fastSubscription("batched"))
+            let published = try await harness.publish((1...5).map { TestEvent(sequence: $0) })
+            let store = DeliveryStore(client: harness.client, logger: testLogger)
+            let firstTwo = try await store.claim(subscription: "batched", limit: 2, lease: lease, owner: "a")
+            #expect(firstTwo.count == 2)
+            let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
+                try await DeliveryStore.acknowledge(
+                    deliveryIds: firstTwo.map(\.deliveryId), token: firstTwo[0].leaseToken, owner: "a", claimNext: 2,
+                    subscription: "batched", lease: lease, on: connection, logger: testLogger
+                )
+            }
+            #expect(acknowledged.deleted == 2 && acknowledged.recorded == 2)
+            #expect(acknowledged.next.map(\.event.id) == [published[2].id, published[3].id])
+            let zero = try await harness.client.withTransaction(logger: testLogger) { connection in
+                try await DeliveryStore.acknowledge(
+                    deliveryIds: acknowledged.next.map(\.deliveryId), token: acknowledged.next[0].leaseToken,
+                    owner: "a", claimNext: 0, subscription: "batched", lease: lease, on: connection, logger: testLogger
+                )
+            }
+            #expect(zero.deleted == 2 && zero.next.isEmpty)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.handled") == 4)
+        }
+    }
+
+    @Test func aConsumerWorksThroughABacklogOneTransactionPerEventAndEachOnce() async throws {
+        try await withBus { harness in
+            let subscription = fastSubscription("backlog", concurrency: 2, claimBatchSize: 1)
+            try await harness.bus.register(subscription)
+            _ = try await harness.publish((1...200).map { TestEvent(sequence: $0) })
+            try await harness.running([harness.recordingConsumer(subscription)]) {
+                try await eventually("every event handled") { try await harness.effectCount() == 200 }
+            }
+            #expect(try await harness.scalar("SELECT count(DISTINCT event_id)::int FROM app.effects") == 200)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries") == 0)
+            // Each was handled at its first attempt: no claim by an acknowledgement was lost or taken over.
+            #expect(try await harness.scalar("SELECT max(attempts)::int FROM bus.handled") == 1)
+        }
+    }
+}
