@@ -156,23 +156,32 @@ public final class Consumer: Service, Sendable {
     // MARK: Handling
 
     /// Processes `batch`, then the deliveries its acknowledgement claimed, until one claims none.
+    ///
+    /// When the last acknowledgement claimed nothing, the queue had nothing claimable at that moment, and whatever
+    /// comes later brings its own wake-up: the claim loop is not woken to look again. After a failure (a retry is
+    /// now scheduled) or without an acknowledgement that tried to claim, it is.
     private func processUntilIdle(_ batch: [ClaimedDelivery]) async {
         var batch = batch
+        var queueWasEmpty = false
         while !batch.isEmpty {
-            let next = await process(batch)
+            let processed = await process(batch)
             let claimedAt = ContinuousClock.now
             inFlight.withLock { inFlight in
                 for delivery in batch { inFlight[delivery.deliveryId] = nil }
-                for delivery in next { inFlight[delivery.deliveryId] = Lease(token: delivery.leaseToken, claimedAt: claimedAt) }
+                for delivery in processed.next {
+                    inFlight[delivery.deliveryId] = Lease(token: delivery.leaseToken, claimedAt: claimedAt)
+                }
             }
-            batch = next
+            batch = processed.next
+            queueWasEmpty = processed.claimedNothing
         }
         slotFreed.signal()
-        wake.signal()
+        if !queueWasEmpty { wake.signal() }
     }
 
-    /// Handles one claimed batch; returns the deliveries its acknowledgement claimed next.
-    private func process(_ batch: [ClaimedDelivery]) async -> [ClaimedDelivery] {
+    /// Handles one claimed batch; returns the deliveries its acknowledgement claimed next, and whether it tried to
+    /// claim and found nothing.
+    private func process(_ batch: [ClaimedDelivery]) async -> (next: [ClaimedDelivery], claimedNothing: Bool) {
         var runnable: [ClaimedDelivery] = []
         for delivery in batch {
             if delivery.tookOverLease { metrics.leaseTakeovers.increment() }
@@ -192,22 +201,22 @@ public final class Consumer: Service, Sendable {
                 runnable.append(delivery)
             }
         }
-        guard !runnable.isEmpty else { return [] }
+        guard !runnable.isEmpty else { return ([], false) }
         let claimNext = isStopping ? 0 : subscription.handlerBatchSize
         let failure: any Error
         switch await handle(runnable, claimNext: claimNext) {
-        case .success(let next): return next
+        case .success(let next): return (next, claimNext > 0 && next.isEmpty)
         case .failure(let error): failure = error
         }
         guard runnable.count > 1 else {
             await fail(runnable[0], failure)
-            return []
+            return ([], false)
         }
         logger.debug("batch failed; handling its events one by one", metadata: ["error": "\(String(reflecting: failure))"])
         for delivery in runnable {
             if case .failure(let failure) = await handle([delivery], claimNext: 0) { await fail(delivery, failure) }
         }
-        return []
+        return ([], false)
     }
 
     /// Runs the handler and the acknowledgement in one transaction, which also claims up to `claimNext` further

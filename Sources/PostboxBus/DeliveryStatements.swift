@@ -8,15 +8,19 @@ enum DeliveryStatements {
     typealias ClaimedRow = (Int64, Int, Bool, Bool, UUID, String, Int, Date, Date, String?, UUID?, String?, String?, String)
 
     /// Selects visible deliveries of a subscription, for each ordering key only its oldest, skipping locked rows.
-    /// `subscription` and `limit` are SQL expressions (placeholders); `filter` is a further condition.
-    fileprivate static func candidates(subscription: String, limit: String, filter: String? = nil) -> String {
+    /// `subscription` and `limit` are SQL expressions (placeholders); `filter` is a further condition on the
+    /// candidate `d`, `olderFilter` one on the older deliveries `p` of its key that would hold it back.
+    fileprivate static func candidates(
+        subscription: String, limit: String, filter: String? = nil, olderFilter: String? = nil
+    ) -> String {
         """
         SELECT d.id, d.lease_token AS previous_token
             FROM bus.deliveries d
             WHERE d.subscription = \(subscription) AND d.visible_at <= now()\(filter.map { " AND \($0)" } ?? "")
               AND (d.ordering_key IS NULL OR NOT EXISTS (
                   SELECT 1 FROM bus.deliveries p
-                  WHERE p.subscription = d.subscription AND p.ordering_key = d.ordering_key AND p.id < d.id))
+                  WHERE p.subscription = d.subscription AND p.ordering_key = d.ordering_key AND p.id < d.id\(
+                      olderFilter.map { " AND \($0)" } ?? "")))
             ORDER BY d.visible_at, d.id
             LIMIT \(limit)
             FOR UPDATE SKIP LOCKED
@@ -218,7 +222,9 @@ extension DeliveryStatements {
     }
 
     /// The acknowledgement statement; `ids` matches the deliveries to acknowledge (`$1`), `limit` caps the claim
-    /// (which `$5 > 0` gates, so a limit of 0 claims nothing either way).
+    /// (which `$5 > 0` gates, so a limit of 0 claims nothing either way). The deliveries being acknowledged do not
+    /// hold back the next event of their ordering key: it may be claimed in the same statement, which is still in
+    /// order (it commits only with the acknowledgement; if the lease was lost, the transaction rolls back).
     fileprivate static func acknowledgeSQL(ids: String, limit: String) -> String {
         """
         WITH a AS (
@@ -230,7 +236,9 @@ extension DeliveryStatements {
             ON CONFLICT DO NOTHING
             RETURNING 1),
         c AS (
-            \(candidates(subscription: "$4", limit: limit, filter: "NOT (d.id = \(ids)) AND $5::bigint > 0"))),
+            \(candidates(
+                subscription: "$4", limit: limit, filter: "NOT (d.id = \(ids)) AND $5::bigint > 0",
+                olderFilter: "NOT (p.id = \(ids))"))),
         u AS (
             \(lease(token: "$6", owner: "$3", seconds: "$7")))
         SELECT (SELECT count(*) FROM a)::int, (SELECT count(*) FROM h)::int, x.*

@@ -1,6 +1,7 @@
 import Foundation
 @testable import PostboxBus
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// The acknowledgement that also claims the next deliveries, in the handler's transaction.
@@ -62,7 +63,7 @@ struct AcknowledgementTests {
         }
     }
 
-    @Test func anAcknowledgementDoesNotClaimTheNextEventOfTheSameKey() async throws {
+    @Test func anAcknowledgementClaimsTheNextEventOfItsOwnKeyInOrder() async throws {
         try await withBus { harness in
             try await harness.bus.register(fastSubscription("keyed"))
             let published = try await harness.publish(
@@ -77,10 +78,31 @@ struct AcknowledgementTests {
                     subscription: "keyed", lease: lease, on: connection, logger: testLogger
                 )
             }
-            // The statement still sees the acknowledged delivery as the key's oldest, so it leaves the next one.
+            // The acknowledged delivery no longer holds its key back: the key's next event comes with the commit.
+            #expect(acknowledged.deleted == 1)
+            #expect(acknowledged.next.map(\.event.id) == [published[1].id])
+            #expect(try await store.claim(subscription: "keyed", limit: 2, lease: lease, owner: "b").isEmpty)
+        }
+    }
+
+    @Test func anAcknowledgementDoesNotClaimPastAnotherConsumersHeadOfTheKey() async throws {
+        try await withBus { harness in
+            try await harness.bus.register(fastSubscription("heads"))
+            let published = try await harness.publish(
+                [TestEvent(sequence: 1, key: "x"), TestEvent(sequence: 2, key: "y"), TestEvent(sequence: 3, key: "y")],
+                orderingKey: { $0.key }
+            )
+            let store = DeliveryStore(client: harness.client, logger: testLogger)
+            let claimed = try await store.claim(subscription: "heads", limit: 2, lease: lease, owner: "a")
+            #expect(claimed.map(\.event.id) == [published[0].id, published[1].id])
+            // Acknowledging x must not take y's second event while y's first is still leased to someone.
+            let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
+                try await DeliveryStore.acknowledge(
+                    deliveryIds: [claimed[0].deliveryId], token: claimed[0].leaseToken, owner: "a", claimNext: 1,
+                    subscription: "heads", lease: lease, on: connection, logger: testLogger
+                )
+            }
             #expect(acknowledged.deleted == 1 && acknowledged.next.isEmpty)
-            let second = try await store.claim(subscription: "keyed", limit: 2, lease: lease, owner: "a")
-            #expect(second.map(\.event.id) == [published[1].id])
         }
     }
 
@@ -124,4 +146,29 @@ struct AcknowledgementTests {
             #expect(try await harness.scalar("SELECT max(attempts)::int FROM bus.handled") == 1)
         }
     }
+
+    @Test func aBacklogOfOneKeyIsWorkedThroughInOrderWithoutPolling() async throws {
+        try await withBus { harness in
+            // A poll interval far longer than the test: only acknowledgements that claim the key's next event move on.
+            let subscription = fastSubscription("one-key", pollInterval: .seconds(600))
+            try await harness.bus.register(subscription)
+            _ = try await harness.publish((1...50).map { TestEvent(sequence: $0, key: "k") }, orderingKey: { $0.key })
+            let order = OrderRecorder()
+            let consumer = harness.bus.consumer(subscription) { event, transaction in
+                order.append(try event.decode(TestEvent.self).sequence)
+                try await recordEffect(event, by: "one-key", in: transaction)
+            }
+            try await harness.running([consumer]) {
+                try await eventually("all 50 handled", timeout: .seconds(20)) { try await harness.effectCount() == 50 }
+            }
+            #expect(order.values == Array(1...50))
+        }
+    }
+}
+
+/// The sequence numbers a handler saw, in the order it saw them.
+private final class OrderRecorder: Sendable {
+    private let seen = Mutex<[Int]>([])
+    func append(_ value: Int) { seen.withLock { $0.append(value) } }
+    var values: [Int] { seen.withLock { $0 } }
 }
