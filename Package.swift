@@ -211,7 +211,9 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "EmbeddedPostgres",
+                "PostboxBus",
                 "PostboxService",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -52,7 +52,9 @@ struct BusBench: AsyncParsableCommand {
         do {
             let benchmark = BusBenchmark(
                 database: target, connections: connections, duration: .seconds(seconds), batchSize: batchSize,
-                redeliveryRuns: redeliveryRuns, workerPath: CommandLine.arguments[0], logger: logger, progress: progress
+                redeliveryRuns: redeliveryRuns, workerPath: CommandLine.arguments[0],
+                restartServer: restart(server),
+                logger: logger, progress: progress
             )
             let report = try await benchmark.run()
             print(json ? try report.json() : report.table())
@@ -61,5 +63,11 @@ struct BusBench: AsyncParsableCommand {
             throw error
         }
         try await server?.stop()
+    }
+
+    /// Restarts the embedded server, if there is one.
+    private func restart(_ server: EmbeddedPostgres?) -> (@Sendable () async throws -> Void)? {
+        guard let server else { return nil }
+        return { try await server.restart(.fast) }
     }
 }

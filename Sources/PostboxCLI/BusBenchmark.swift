@@ -21,6 +21,8 @@ struct BusBenchmark {
     let batchSize: Int
     let redeliveryRuns: Int
     let workerPath: String
+    /// Restarts the server (fast shutdown) and returns once it accepts connections; nil for an external server.
+    let restartServer: (@Sendable () async throws -> Void)?
     let logger: Logger
     let progress: @Sendable (String) -> Void
 
@@ -44,6 +46,8 @@ struct BusBenchmark {
         let busSingle = try await measureBus(eventsPerTransaction: 1)
         progress("bus: \(batchSize) events per transaction")
         let busBatched = try await measureBus(eventsPerTransaction: batchSize)
+        progress("recovery: PostgreSQL restart under the 1-event-per-transaction workload")
+        let restart = try await measureRestartRecovery()
         var redeliveries: [Double] = []
         for run in 0..<redeliveryRuns {
             progress("redelivery after SIGKILL, run \(run + 1) of \(redeliveryRuns)")
@@ -52,7 +56,7 @@ struct BusBenchmark {
         return BusBenchmarkReport(
             machine: machine, connections: connections, seconds: duration.components.seconds, batchSize: batchSize,
             limitSingle: limitSingle, limitBatched: limitBatched, busSingle: busSingle, busBatched: busBatched,
-            redeliverySeconds: redeliveries, date: Date()
+            redeliverySeconds: redeliveries, restartRecovery: restart, date: Date()
         )
     }
 
@@ -97,12 +101,60 @@ struct BusBenchmark {
     }
 
     private func measureBus(eventsPerTransaction batch: Int) async throws -> Double {
+        try await runBusWorkload(eventsPerTransaction: batch) { handled in try await measure(counter: handled) }
+    }
+
+    /// Restarts PostgreSQL under the one-event-per-transaction workload and times how long the handled rate takes
+    /// to come back to `recoveredShare` of what it was before (over a one-second window). Nil if the server
+    /// cannot be restarted from here (an external `--database-url`).
+    private func measureRestartRecovery() async throws -> RestartRecovery? {
+        guard let restartServer else { return nil }
+        return try await runBusWorkload(eventsPerTransaction: 1, topicSuffix: "restart") { handled in
+            try await Task.sleep(for: .seconds(1))
+            let before = (ContinuousClock.now, handled.total)
+            try await Task.sleep(for: .seconds(3))
+            let rateBefore = Double(handled.total - before.1) / (ContinuousClock.now - before.0).seconds
+            let restartedAt = ContinuousClock.now
+            try await restartServer()
+            let serverBack = ContinuousClock.now - restartedAt
+            // Samples of (time, handled) every 100 ms; recovered once the last second's rate is back.
+            var samples: [(ContinuousClock.Instant, Int)] = [(ContinuousClock.now, handled.total)]
+            let deadline = restartedAt + .seconds(60)
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                let now = (ContinuousClock.now, handled.total)
+                samples.append(now)
+                guard let windowStart = samples.last(where: { now.0 - $0.0 >= .seconds(1) }) else { continue }
+                let rate = Double(now.1 - windowStart.1) / (now.0 - windowStart.0).seconds
+                if rate >= Self.recoveredShare * rateBefore {
+                    // The window that reached the rate began here; throughput was back by its start at the latest.
+                    return RestartRecovery(
+                        rateBefore: rateBefore, serverRestartSeconds: serverBack.seconds,
+                        recoveredSeconds: (windowStart.0 - restartedAt).seconds, recovered: true
+                    )
+                }
+            }
+            return RestartRecovery(
+                rateBefore: rateBefore, serverRestartSeconds: serverBack.seconds, recoveredSeconds: 60, recovered: false
+            )
+        }
+    }
+
+    /// The share of the rate before a restart that counts as full throughput again.
+    static let recoveredShare = 0.9
+
+    /// Runs publishers and competing consumers of one subscription until `measurement` returns.
+    private func runBusWorkload<Measured: Sendable>(
+        eventsPerTransaction batch: Int, topicSuffix: String = "",
+        measurement: @escaping @Sendable (Tally) async throws -> Measured
+    ) async throws -> Measured {
         let handled = Tally()
-        let topic = "bench.events.\(batch)"
+        let topic = "bench.events.\(batch)\(topicSuffix)"
         // Half the connections claim and handle, half publish: competing consumers of one subscription, each
         // with one claim loop and one handler transaction at a time, as the plain-SQL clients each run one.
         let subscription = Subscription(
-            name: "bench-\(batch)", topics: [topic], concurrency: 1, claimBatchSize: batch, handlerBatchSize: batch
+            name: "bench-\(batch)\(topicSuffix)", topics: [topic], concurrency: 1, claimBatchSize: batch,
+            handlerBatchSize: batch
         )
         return try await withClient { client in
             let bus = MessageBus(client: client, configuration: busConfiguration, logger: logger)
@@ -117,7 +169,7 @@ struct BusBenchmark {
             )
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await services.run() }
-                let rate = try await measure(counter: handled) {
+                let measured = try await measuring(handled, by: measurement) {
                     await withDiscardingTaskGroup { publishers in
                         for _ in 0..<max(1, connections / 2) {
                             publishers.addTask {
@@ -142,7 +194,7 @@ struct BusBenchmark {
                 }
                 await services.triggerGracefulShutdown()
                 try await group.waitForAll()
-                return rate
+                return measured
             }
         }
     }
@@ -209,14 +261,30 @@ struct BusBenchmark {
 
     /// Runs `workload` until cancelled; returns the counter's rate over `duration` after one second of warm-up.
     private func measure(counter: Tally, workload: @escaping @Sendable () async -> Void) async throws -> Double {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await workload() }
-            try await Task.sleep(for: .seconds(1))
-            let start = (ContinuousClock.now, counter.total)
-            try await Task.sleep(for: duration)
-            let end = (ContinuousClock.now, counter.total)
-            group.cancelAll()
-            return Double(end.1 - start.1) / (end.0 - start.0).seconds
+        try await measuring(counter, by: { counter in try await measure(counter: counter) }, workload: workload)
+    }
+
+    /// The counter's rate over `duration` after one second of warm-up.
+    private func measure(counter: Tally) async throws -> Double {
+        try await Task.sleep(for: .seconds(1))
+        let start = (ContinuousClock.now, counter.total)
+        try await Task.sleep(for: duration)
+        let end = (ContinuousClock.now, counter.total)
+        return Double(end.1 - start.1) / (end.0 - start.0).seconds
+    }
+
+    /// Runs `workload` while `measurement` runs, then cancels it.
+    private func measuring<Measured: Sendable>(
+        _ counter: Tally, by measurement: @escaping @Sendable (Tally) async throws -> Measured,
+        workload: @escaping @Sendable () async -> Void
+    ) async throws -> Measured {
+        try await withThrowingTaskGroup(of: Measured?.self) { group in
+            group.addTask {
+                await workload()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await measurement(counter)
         }
     }
 

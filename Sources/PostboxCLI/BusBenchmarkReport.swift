@@ -22,6 +22,7 @@ struct BusBenchmarkReport: Codable, Sendable {
     var busSingle: Double
     var busBatched: Double
     var redeliverySeconds: [Double]
+    var restartRecovery: RestartRecovery?
     var date: Date
 
     var figures: [Figure] {
@@ -50,6 +51,14 @@ struct BusBenchmarkReport: Codable, Sendable {
                 met: busBatched / limitBatched >= 0.70
             ),
         ]
+        if let restart = restartRecovery {
+            figures.append(
+                Figure(
+                    name: "PostgreSQL restart → full throughput", value: restart.recoveredSeconds, unit: "s",
+                    reference: "-", ratio: nil, target: "< 60 s", met: restart.recovered
+                )
+            )
+        }
         if let worst = redeliverySeconds.max() {
             figures.append(
                 Figure(
@@ -75,6 +84,16 @@ struct BusBenchmarkReport: Codable, Sendable {
             lines.append(
                 pad(figure.name, 52) + pad(value, 14) + pad(figure.reference, 16) + pad(ratio, 9) + pad(figure.target, 10)
                     + (figure.met ? "yes" : "NO")
+            )
+        }
+        if let restart = restartRecovery {
+            lines.append("")
+            lines.append(
+                String(
+                    format: "restart: %.0f msg/s before; pg_ctl restart took %.2f s; back to %.0f%% of that rate %@",
+                    restart.rateBefore, restart.serverRestartSeconds, BusBenchmark.recoveredShare * 100,
+                    restart.recovered ? String(format: "%.2f s after the restart began", restart.recoveredSeconds) : "not within 60 s"
+                )
             )
         }
         if !redeliverySeconds.isEmpty {

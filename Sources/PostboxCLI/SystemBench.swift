@@ -20,13 +20,23 @@ struct SystemBench: AsyncParsableCommand {
     var duration: Int = 60
     @Option(help: "Seconds per step when searching the highest rate with p99 < 100 ms (0 skips the search).")
     var searchSeconds: Int = 10
+    @Option(help: "Products in the catalogue; orders spread over them round-robin (1: every order buys the same item).")
+    var products: Int = 100
+    @Option(help: "Distinct products (one unit each) per order.")
+    var lines: Int = 2
     @Flag(help: "Print JSON instead of a table.")
     var json = false
+    @Flag(help: "After the steady run, print the statements that cost PostgreSQL most (pg_stat_statements), per order.")
+    var statementStats = false
 
     func validate() throws {
         guard (1...2000).contains(rate) else { throw ValidationError("--rate must be between 1 and 2000") }
         guard (1...600).contains(duration) else { throw ValidationError("--duration must be between 1 and 600") }
         guard (0...120).contains(searchSeconds) else { throw ValidationError("--search-seconds must be between 0 and 120") }
+        guard (1...10_000).contains(products) else { throw ValidationError("--products must be between 1 and 10000") }
+        guard (1...20).contains(lines), lines <= products else {
+            throw ValidationError("--lines must be between 1 and 20 and at most --products")
+        }
     }
 
     struct Figure: Codable {
@@ -36,15 +46,20 @@ struct SystemBench: AsyncParsableCommand {
         var met: Bool?
     }
 
+    private var workload: FlowRun.Workload { FlowRun.Workload(products: products, lines: lines) }
+
     func run() async throws {
         let logger = Logger(label: "postbox.bench")
         let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("… \($0)\n".utf8)) }
         var figures: [Figure] = []
+        var statements: String?
 
         // Start-up.
         progress("start-up: embedded PostgreSQL, the four services, scenario database clones")
         let started = ContinuousClock.now
-        let server = try await EmbeddedPostgres.start(.init(durability: .default), logger: logger)
+        let server = try await EmbeddedPostgres.start(
+            .init(durability: .default, settings: statementStats ? StatementStats.serverSettings : [:]), logger: logger
+        )
         let postgresReady = ContinuousClock.now - started
         figures.append(.init(name: "PostgreSQL ready", value: ms(postgresReady), target: "-", met: nil))
         do {
@@ -62,17 +77,24 @@ struct SystemBench: AsyncParsableCommand {
 
             // Order flow at the steady rate.
             progress("order flow: \(rate) checkouts/s for \(duration) s, one instance of each consumer")
-            let steady = try await FlowRun.measure(server: server, rate: rate, seconds: duration, instances: 1, progress: progress)
+            if statementStats { try await StatementStats.reset(on: server) }
+            let steady = try await FlowRun.measure(
+                server: server, workload: workload, rate: rate, seconds: duration, instances: 1, progress: progress
+            )
             figures += steady.figures(prefix: "flow @\(rate)/s", targets: true)
+            if statementStats {
+                statements = try await StatementStats.table(on: server, per: steady.placed, perName: "order", logger: logger)
+            }
 
             // Highest rate with p99 < 100 ms, with one and two instances of each consumer.
             if searchSeconds > 0 {
                 for instances in [1, 2] {
                     var best = 0
-                    for candidate in [50, 100, 200, 300, 400, 600] {
+                    for candidate in [25, 50, 75, 100, 150, 200, 300, 400, 600] {
                         progress("search: \(candidate)/s for \(searchSeconds) s with \(instances) instance(s) of each consumer")
                         let run = try await FlowRun.measure(
-                            server: server, rate: candidate, seconds: searchSeconds, instances: instances, progress: progress
+                            server: server, workload: workload, rate: candidate, seconds: searchSeconds,
+                            instances: instances, progress: progress
                         )
                         guard run.p99 < 100_000, run.achievedRate >= Double(candidate) * 0.95 else { break }
                         best = candidate
@@ -98,20 +120,22 @@ struct SystemBench: AsyncParsableCommand {
         }
         try await server.stop()
         if json {
-            struct Output: Codable { var date: Date; var machine: String; var figures: [Figure] }
+            struct Output: Codable { var date: Date; var machine: String; var workload: String; var figures: [Figure] }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(Output(date: Date(), machine: machine, figures: figures)), as: UTF8.self))
+            print(String(decoding: try encoder.encode(Output(date: Date(), machine: machine, workload: workload.description, figures: figures)), as: UTF8.self))
             return
         }
         print("postbox bench system — \(ISO8601DateFormatter().string(from: Date()))")
         print("machine: \(machine)")
+        print("workload: \(workload.description)")
         print("")
         print(pad("figure", 58) + pad("value", 14) + pad("target", 12) + "met")
         for figure in figures {
             print(pad(figure.name, 58) + pad(figure.value, 14) + pad(figure.target, 12) + (figure.met.map { $0 ? "yes" : "NO" } ?? "-"))
         }
+        if let statements { print("\n" + statements) }
     }
 }
 
@@ -127,14 +151,33 @@ struct FlowRun {
     /// Starts a fresh system, prepares one cart per checkout, fires checkouts at `rate` per second without waiting
     /// for answers, waits until every order is final, and reads each order's latency from the database: from the
     /// checkout's transaction to the transaction that confirmed it (both on PostgreSQL's clock).
+    /// What the orders buy.
+    struct Workload: Sendable {
+        /// Products in the catalogue, each with ample stock.
+        var products: Int
+        /// Distinct products per order, one unit each, taken round-robin over the catalogue.
+        var lines: Int
+
+        var skus: [String] { (0..<products).map { String(format: "bench-%04d", $0) } }
+
+        func items(forOrder index: Int) -> [(String, Int)] {
+            (0..<lines).map { line in (skus[(index * lines + line) % products], 1) }
+        }
+
+        var description: String {
+            "\(lines) line(s) per order over \(products) product(s) round-robin, checkouts fired open loop"
+        }
+    }
+
     static func measure(
-        server: EmbeddedPostgres, rate: Int, seconds: Int, instances: Int, progress: @escaping @Sendable (String) -> Void
+        server: EmbeddedPostgres, workload: Workload, rate: Int, seconds: Int, instances: Int,
+        progress: @escaping @Sendable (String) -> Void
     ) async throws -> FlowRun {
         let system = try await PostboxSystem.create(name: "bench_flow", on: server)
         do {
             try await system.startAll(instances: instances)
             let shop = Shop(system: system)
-            try await shop.product("mug", priceCents: 1250, stock: 1_000_000_000)
+            for sku in workload.skus { try await shop.product(sku, priceCents: 1250, stock: 1_000_000_000) }
             let total = rate * seconds
             progress("preparing \(total) carts")
             let customers = try await (0..<20).asyncMap { _ in try await shop.customer() }
@@ -144,7 +187,8 @@ struct FlowRun {
                 for index in 0..<total {
                     if inFlight >= 16, let cart = try await group.next() { carts.append(cart); inFlight -= 1 }
                     let customer = customers[index % customers.count]
-                    group.addTask { (try await shop.cart(for: customer, items: [("mug", 1)]), customer) }
+                    let items = workload.items(forOrder: index)
+                    group.addTask { (try await shop.cart(for: customer, items: items), customer) }
                     inFlight += 1
                 }
                 for try await cart in group { carts.append(cart) }
