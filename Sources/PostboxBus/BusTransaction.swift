@@ -7,23 +7,46 @@ import Synchronization
 ///
 /// Handlers receive one; producers get one from ``MessageBus/withTransaction(_:)``. Use ``connection`` for the
 /// business writes and ``publish(_:deliverAt:)`` for events. Wake-ups for consumers are sent after the commit,
-/// never inside the transaction.
+/// never inside the transaction. Use it from one task at a time, as any transaction.
+///
+/// In a handler the transaction begins when it is first needed — the first `await transaction.connection` or
+/// publish — so a handler that writes nothing is acknowledged in one statement, without BEGIN and COMMIT, and one
+/// that calls the outside world before it writes does not hold a transaction open meanwhile.
 public final class BusTransaction: Sendable {
-    /// The transaction's connection: run your own statements on it.
-    public let connection: PostgresConnection
+    private struct State {
+        var begun: Bool
+        var topics: Set<String> = []
+    }
+
+    private let underlying: PostgresConnection
     /// The logger to pass to your queries.
     public let logger: Logger
-    private let topics = Mutex<Set<String>>([])
+    private let state: Mutex<State>
 
-    init(connection: PostgresConnection, logger: Logger) {
-        self.connection = connection
+    /// - Parameter begun: Whether the caller has begun the transaction already; if not, it begins on first use.
+    init(connection: PostgresConnection, logger: Logger, begun: Bool = true) {
+        self.underlying = connection
         self.logger = logger
+        self.state = Mutex(State(begun: begun))
     }
+
+    /// The transaction's connection: run your own statements on it. Asking for it begins the transaction.
+    public var connection: PostgresConnection {
+        get async throws {
+            if state.withLock({ state in defer { state.begun = true }; return !state.begun }) {
+                try await underlying.query("BEGIN", logger: logger)
+            }
+            return underlying
+        }
+    }
+
+    /// Whether the transaction has begun (always, for a producer's).
+    var hasBegun: Bool { state.withLock { $0.begun } }
 
     /// Publishes events in this transaction; with `deliverAt`, they become visible to consumers only then.
     public func publish(_ envelopes: [EventEnvelope], deliverAt: Date? = nil) async throws {
         try await DeliveryStore.publish(envelopes, deliverAt: deliverAt, on: connection, logger: logger)
-        topics.withLock { $0.formUnion(envelopes.map(\.type)) }
+        state.withLock { $0.topics.formUnion(envelopes.map(\.type)) }
     }
 
     /// Publishes one event in this transaction.
@@ -45,5 +68,5 @@ public final class BusTransaction: Sendable {
         )
     }
 
-    var publishedTopics: Set<String> { topics.withLock { $0 } }
+    var publishedTopics: Set<String> { state.withLock { $0.topics } }
 }

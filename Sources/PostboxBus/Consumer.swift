@@ -220,22 +220,37 @@ public final class Consumer: Service, Sendable {
     }
 
     /// Runs the handler and the acknowledgement in one transaction, which also claims up to `claimNext` further
-    /// deliveries; returns those, or the failure.
+    /// deliveries; returns those, or the failure. The transaction begins only if the handler uses it; otherwise
+    /// the acknowledgement is a statement of its own.
     private func handle(_ batch: [ClaimedDelivery], claimNext: Int) async -> Result<[ClaimedDelivery], any Error> {
         let events = batch.map(\.event)
         let start = ContinuousClock.now
         do {
-            let (topics, next) = try await bus.client.withOpenTransaction(logger: logger) { [self] connection in
-                let transaction = BusTransaction(connection: connection, logger: logger)
-                try await handler(events, transaction)
-                let acknowledged = try await DeliveryStore.acknowledge(
-                    deliveryIds: batch.map(\.deliveryId), token: batch[0].leaseToken, owner: bus.instanceName,
-                    claimNext: claimNext, subscription: subscription.name, lease: subscription.lease,
-                    on: connection, logger: logger
-                )
-                if acknowledged.deleted < batch.count { throw HandlingOutcome.leaseLost }
-                if acknowledged.recorded < acknowledged.deleted { throw HandlingOutcome.duplicate }
-                return (transaction.publishedTopics, acknowledged.next)
+            let (topics, next) = try await bus.client.withOpenConnection { [self] connection in
+                let transaction = BusTransaction(connection: connection, logger: logger, begun: false)
+                do {
+                    try await handler(events, transaction)
+                    let acknowledged = try await DeliveryStore.acknowledge(
+                        deliveryIds: batch.map(\.deliveryId), token: batch[0].leaseToken, owner: bus.instanceName,
+                        claimNext: claimNext, subscription: subscription.name, lease: subscription.lease,
+                        on: connection, logger: logger
+                    )
+                    guard transaction.hasBegun else {
+                        // Nothing was written: the acknowledgement committed on its own. What it could not
+                        // acknowledge (a lease taken over, a duplicate) is another delivery's to handle.
+                        if acknowledged.deleted < batch.count {
+                            logger.warning("lease lost before acknowledgement; the new owner handles the event")
+                        }
+                        return (transaction.publishedTopics, acknowledged.next)
+                    }
+                    if acknowledged.deleted < batch.count { throw HandlingOutcome.leaseLost }
+                    if acknowledged.recorded < acknowledged.deleted { throw HandlingOutcome.duplicate }
+                    try await connection.query("COMMIT", logger: logger)
+                    return (transaction.publishedTopics, acknowledged.next)
+                } catch {
+                    if transaction.hasBegun { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                    throw error
+                }
             }
             bus.notifier.committed(topics: topics)
             metrics.handled.increment(by: batch.count)

@@ -20,7 +20,7 @@ struct StatementStats {
 
     /// The `limit` statements with the most execution plus planning time since the last reset, as a table; `per`
     /// divides the call counts (for example by the number of orders).
-    static func table(on server: EmbeddedPostgres, limit: Int = 20, per: Int, perName: String, logger: Logger) async throws -> String {
+    static func table(on server: EmbeddedPostgres, limit: Int = 60, per: Int, perName: String, logger: Logger) async throws -> String {
         try await server.withConnection { connection in
             var lines = [
                 "statements by server time (pg_stat_statements):",
@@ -42,6 +42,24 @@ struct StatementStats {
                         format: "%@ %9.2f  %7.0f  %7.0f  %7.3f  %@",
                         role.padding(toLength: 11, withPad: " ", startingAt: 0), Double(calls) / Double(max(per, 1)),
                         exec, plan, mean, query
+                    )
+                )
+            }
+            lines.append("")
+            lines.append("per role: statements/\(perName), exec+plan ms/\(perName)")
+            let totals = try await connection.query(
+                """
+                SELECT coalesce(r.rolname, '?'), sum(s.calls)::float8, sum(s.total_exec_time + s.total_plan_time)
+                FROM pg_stat_statements s LEFT JOIN pg_roles r ON r.oid = s.userid
+                GROUP BY 1 ORDER BY 3 DESC
+                """,
+                logger: logger
+            )
+            for try await (role, calls, time) in totals.decode((String, Double, Double).self) {
+                lines.append(
+                    String(
+                        format: "%@ %7.1f  %7.3f", role.padding(toLength: 16, withPad: " ", startingAt: 0),
+                        calls / Double(max(per, 1)), time / Double(max(per, 1))
                     )
                 )
             }

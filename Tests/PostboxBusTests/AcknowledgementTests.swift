@@ -147,6 +147,56 @@ struct AcknowledgementTests {
         }
     }
 
+    @Test func aHandlerThatWritesNothingIsAcknowledgedWithoutATransactionAndOnlyOnce() async throws {
+        try await withBus { harness in
+            let subscription = fastSubscription("no-writes", concurrency: 2)
+            try await harness.bus.register(subscription)
+            let published = try await harness.publish((1...20).map { TestEvent(sequence: $0) })
+            let seen = OrderRecorder()
+            let begun = OrderRecorder()
+            let consumer = harness.bus.consumer(subscription) { event, transaction in
+                seen.append(try event.decode(TestEvent.self).sequence)
+                begun.append(transaction.hasBegun ? 1 : 0)
+            }
+            try await harness.running([consumer]) {
+                try await eventually("all 20 acknowledged") {
+                    try await harness.scalar("SELECT count(*)::int FROM bus.handled WHERE subscription = 'no-writes'") == 20
+                }
+            }
+            #expect(seen.values.sorted() == Array(1...20))
+            #expect(begun.values.allSatisfy { $0 == 0 })
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries") == 0)
+            let handled = try await harness.scalar(
+                "SELECT count(*)::int FROM bus.handled WHERE event_id = ANY(\(published.map(\.id))::uuid[])", as: Int.self
+            )
+            #expect(handled == 20)
+        }
+    }
+
+    @Test func aHandlerThatPublishesAfterAnOutsideCallCommitsBothWithTheAcknowledgement() async throws {
+        try await withBus { harness in
+            let subscription = fastSubscription("late-begin")
+            let downstream = fastSubscription("downstream", topics: ["test.followed"])
+            try await harness.bus.register(subscription)
+            try await harness.bus.register(downstream)
+            _ = try await harness.publish([TestEvent(sequence: 1), TestEvent(sequence: 2)])
+            let consumer = harness.bus.consumer(subscription) { event, transaction in
+                // Nothing is open while the handler works outside the database.
+                #expect(!transaction.hasBegun)
+                try await recordEffect(event, by: "late-begin", in: transaction)
+                #expect(transaction.hasBegun)
+                try await transaction.publish(EventEnvelope(type: "test.followed", payload: #"{"n":1}"#))
+                if try event.decode(TestEvent.self).sequence == 2 { throw HarnessError("the second always fails") }
+            }
+            try await harness.running([consumer]) {
+                try await eventually("the first committed with its follow-up") { try await harness.effectCount() == 1 }
+            }
+            // Each time the second fails, its write and its publish roll back with it: one effect, one follow-up.
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries WHERE subscription = 'downstream'") == 1)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.handled WHERE subscription = 'late-begin'") == 1)
+        }
+    }
+
     @Test func aBacklogOfOneKeyIsWorkedThroughInOrderWithoutPolling() async throws {
         try await withBus { harness in
             // A poll interval far longer than the test: only acknowledgements that claim the key's next event move on.

@@ -23,7 +23,7 @@ struct OrderEventsHandler: Sendable {
 
     func handle(_ event: ReceivedEvent, in transaction: BusTransaction) async throws {
         var logger = event.logger(from: logger)
-        let connection = transaction.connection
+        let connection = try await transaction.connection
         switch event.type {
         case ProductUpserted.eventType:
             let product = try event.decode(ProductUpserted.self)

@@ -109,7 +109,7 @@ struct CartsController: Sendable {
             throw Problem(.unprocessableContent, "paymentToken must be 1 to 200 characters")
         }
         let accepted = try await bus.withTransaction { transaction -> CheckoutAccepted in
-            let connection = transaction.connection
+            let connection = try await transaction.connection
             guard let cart = try await repository.cart(id: id, customerId: customer, forUpdate: true, on: connection, logger: context.logger) else {
                 throw Problem(.notFound, "no cart \(id) for this customer")
             }

@@ -48,7 +48,7 @@ struct PaymentHandler: Sendable {
     }
 
     private func charge(orderId: UUID, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
-        let connection = transaction.connection
+        let connection = try await transaction.connection
         if try await repository.payment(orderId: orderId, on: connection, logger: logger) != nil { return }
         guard let intent = try await repository.intent(orderId: orderId, on: connection, logger: logger) else {
             throw RetryablePaymentError(description: "no order.placed seen for order \(orderId)")
@@ -91,7 +91,7 @@ struct PaymentHandler: Sendable {
     }
 
     private func refund(orderId: UUID, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
-        let connection = transaction.connection
+        let connection = try await transaction.connection
         guard let payment = try await repository.payment(orderId: orderId, forUpdate: true, on: connection, logger: logger) else {
             throw PermanentPaymentError(description: "order \(orderId) has no payment to refund")
         }
