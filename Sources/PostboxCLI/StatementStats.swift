@@ -20,7 +20,7 @@ struct StatementStats {
 
     /// The `limit` statements with the most execution plus planning time since the last reset, as a table; `per`
     /// divides the call counts (for example by the number of orders).
-    static func table(on server: EmbeddedPostgres, limit: Int = 60, per: Int, perName: String, logger: Logger) async throws -> String {
+    static func table(on server: EmbeddedPostgres, limit: Int = 25, per: Int, perName: String, logger: Logger) async throws -> String {
         try await server.withConnection { connection in
             var lines = [
                 "statements by server time (pg_stat_statements):",
