@@ -18,7 +18,8 @@ public struct BusStats: Sendable, Hashable, Codable {
         public var retrying: Int
         /// Dead letters.
         public var deadLetters: Int
-        /// Seconds since the oldest undelivered event was published (0 when empty).
+        /// Seconds since the event of the oldest pending delivery was published (0 when empty). A replayed dead
+        /// letter counts from its replay's place in the queue, not from its first publish.
         public var oldestAgeSeconds: Double
         /// Ordering keys whose head event has failed and holds back the key's later events.
         public var blockedKeys: Int
@@ -41,11 +42,7 @@ public struct BusStats: Sendable, Hashable, Codable {
         try await client.withOpenConnection { connection in
         let rows = try await connection.query(
             """
-            WITH names AS (
-                SELECT DISTINCT subscription FROM bus.subscriptions
-                UNION SELECT DISTINCT subscription FROM bus.deliveries
-                UNION SELECT DISTINCT subscription FROM bus.dead_letters),
-            q AS (
+            WITH q AS (
                 SELECT d.subscription,
                     count(*) FILTER (WHERE d.visible_at <= now())::int AS ready,
                     count(*) FILTER (WHERE d.visible_at > now() AND d.lease_token IS NOT NULL)::int AS leased,
@@ -53,12 +50,21 @@ public struct BusStats: Sendable, Hashable, Codable {
                     count(*) FILTER (WHERE cardinality(d.errors) > 0)::int AS retrying,
                     count(DISTINCT d.ordering_key) FILTER (
                         WHERE cardinality(d.errors) > 0 AND d.ordering_key IS NOT NULL)::int AS blocked,
-                    coalesce(extract(epoch FROM now() - min(e.published_at)), 0)::float8 AS oldest
-                FROM bus.deliveries d LEFT JOIN bus.events e ON e.id = d.event_id
+                    min(d.id) AS oldest_id
+                FROM bus.deliveries d
                 GROUP BY d.subscription),
+            names AS (
+                SELECT subscription FROM bus.subscriptions
+                UNION SELECT subscription FROM q
+                UNION SELECT subscription FROM bus.dead_letters),
             dl AS (SELECT subscription, count(*)::int AS dead FROM bus.dead_letters GROUP BY subscription)
             SELECT n.subscription, coalesce(q.ready, 0), coalesce(q.leased, 0), coalesce(q.scheduled, 0),
-                coalesce(q.retrying, 0), coalesce(dl.dead, 0), coalesce(q.oldest, 0), coalesce(q.blocked, 0)
+                coalesce(q.retrying, 0), coalesce(dl.dead, 0),
+                -- The age of the oldest delivery's event: one event looked up per subscription, not one per delivery.
+                coalesce(extract(epoch FROM now() - (
+                    SELECT e.published_at FROM bus.deliveries o JOIN bus.events e ON e.id = o.event_id
+                    WHERE o.id = q.oldest_id)), 0)::float8,
+                coalesce(q.blocked, 0)
             FROM names n LEFT JOIN q ON q.subscription = n.subscription
                 LEFT JOIN dl ON dl.subscription = n.subscription
             ORDER BY n.subscription

@@ -60,6 +60,14 @@ struct BusCommand: AsyncParsableCommand {
             _ = try ids()
         }
 
+        /// Runs `operation` (replay or purge) on the selected dead letters of `target`; returns how many it touched.
+        func apply(
+            on target: Target, _ operation: @escaping @Sendable (DeadLetters, String?, [UUID]?) async throws -> Int
+        ) async throws -> Int {
+            let (subscription, ids) = (subscription, try ids())
+            return try await target.withBus { bus in try await operation(bus.deadLetters, subscription, ids) }
+        }
+
         func ids() throws -> [UUID]? {
             guard !eventIds.isEmpty else { return nil }
             return try eventIds.map { text in
@@ -151,10 +159,7 @@ struct BusCommand: AsyncParsableCommand {
         @OptionGroup var selection: Selection
 
         func run() async throws {
-            let ids = try selection.ids()
-            let count = try await target.withBus { [selection] bus in
-                try await bus.deadLetters.replay(subscription: selection.subscription, eventIds: ids)
-            }
+            let count = try await selection.apply(on: target) { try await $0.replay(subscription: $1, eventIds: $2) }
             print("replayed \(count) dead letter(s); consumers pick them up within their poll interval")
         }
     }
@@ -165,10 +170,7 @@ struct BusCommand: AsyncParsableCommand {
         @OptionGroup var selection: Selection
 
         func run() async throws {
-            let ids = try selection.ids()
-            let count = try await target.withBus { [selection] bus in
-                try await bus.deadLetters.purge(subscription: selection.subscription, eventIds: ids)
-            }
+            let count = try await selection.apply(on: target) { try await $0.purge(subscription: $1, eventIds: $2) }
             print("purged \(count) dead letter(s)")
         }
     }

@@ -48,4 +48,23 @@ struct RetentionAndMetricsTests {
             }
         }
     }
+
+    @Test func statsCountEachSubscriptionsQueueAndTheAgeOfItsOldestEvent() async throws {
+        try await withBus { harness in
+            try await harness.bus.register(fastSubscription("waiting"))
+            try await harness.bus.register(fastSubscription("empty", topics: ["other.topic"]))
+            let old = try EventEnvelope(TestEvent(sequence: 1))
+            try await harness.bus.publish(old)
+            // Make the first event ten minutes old, as if it had waited that long.
+            try await harness.execute("UPDATE bus.events SET published_at = now() - interval '10 minutes' WHERE id = \(old.id)")
+            _ = try await harness.publish([TestEvent(sequence: 2)])
+            try await harness.bus.publish(try EventEnvelope(TestEvent(sequence: 3)), deliverAt: Date().addingTimeInterval(3600))
+            let stats = try await harness.bus.stats()
+            let waiting = try #require(stats.subscriptions.first { $0.name == "waiting" })
+            #expect(waiting.ready == 2 && waiting.scheduled == 1 && waiting.leased == 0 && waiting.depth == 3)
+            #expect((590...700).contains(waiting.oldestAgeSeconds), "ten minutes, not the newest event's age")
+            let empty = try #require(stats.subscriptions.first { $0.name == "empty" })
+            #expect(empty.depth == 0 && empty.oldestAgeSeconds == 0)
+        }
+    }
 }
