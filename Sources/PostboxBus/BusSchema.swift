@@ -77,6 +77,21 @@ enum BusSchema {
                     PRIMARY KEY (subscription, event_id))
                 """,
             ]
-        )
+        ),
+        SchemaMigration(
+            version: 2,
+            name: "vacuum deliveries by count, not by share of the table",
+            statements: [
+                // Every handled event leaves dead entries at the head of the claim index (the claim's old version
+                // and the acknowledged row) that each later claim walks past until a vacuum removes them. The
+                // default trigger (a fifth of the table) almost never fires on a queue that stays small.
+                """
+                ALTER TABLE bus.deliveries SET (
+                    autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+                    autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000,
+                    autovacuum_vacuum_cost_delay = 0)
+                """,
+            ]
+        ),
     ]
 }

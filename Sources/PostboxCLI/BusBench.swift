@@ -43,8 +43,8 @@ struct BusBench: AsyncParsableCommand {
             server = nil
             target = try DatabaseURL(databaseURL)
         } else {
-            progress("starting embedded PostgreSQL (default durability)")
-            let started = try await EmbeddedPostgres.start(.init(durability: .default), logger: logger)
+            progress("starting embedded PostgreSQL (default durability, autovacuum_naptime = 1s)")
+            let started = try await EmbeddedPostgres.start(.init(durability: .default, settings: EmbeddedPostgres.queueSettings), logger: logger)
             try await started.createDatabase("bench")
             server = started
             target = try DatabaseURL(started.url(database: "bench"))

@@ -66,7 +66,7 @@ struct BusBenchmark {
         let claimed = Tally()
         let payloads = Array(repeating: Self.payload, count: rows)
         return try await withClient { client in
-            try await client.query("TRUNCATE public.bench_queue", logger: logger)
+            try await startClean(client, tables: "public.bench_queue")
             return try await measure(counter: claimed) {
                 await withDiscardingTaskGroup { group in
                     for _ in 0..<connections {
@@ -157,6 +157,7 @@ struct BusBenchmark {
             handlerBatchSize: batch
         )
         return try await withClient { client in
+            try await startClean(client, tables: "bus.events, bus.deliveries, bus.handled, bus.dead_letters")
             let bus = MessageBus(client: client, configuration: busConfiguration, logger: logger)
             try await bus.register(subscription)
             let consumers = (0..<max(1, connections / 2)).map { _ in
@@ -256,6 +257,17 @@ struct BusBenchmark {
     }
 
     // MARK: Helpers
+
+    /// Every workload starts from the same state: its tables empty, and a checkpoint just taken, so that no
+    /// workload pays for another's full-page writes or bloat (a role that may not checkpoint skips that part).
+    private func startClean(_ client: PostgresClient, tables: String) async throws {
+        try await client.query("TRUNCATE \(unescaped: tables)", logger: logger)
+        do {
+            try await client.query("CHECKPOINT", logger: logger)
+        } catch {
+            progress("CHECKPOINT refused (\(String(reflecting: error))); measuring without it")
+        }
+    }
 
     private var busConfiguration: MessageBus.Configuration {
         MessageBus.Configuration(listenerConnection: database.connectionConfiguration)

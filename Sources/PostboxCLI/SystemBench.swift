@@ -58,7 +58,11 @@ struct SystemBench: AsyncParsableCommand {
         progress("start-up: embedded PostgreSQL, the four services, scenario database clones")
         let started = ContinuousClock.now
         let server = try await EmbeddedPostgres.start(
-            .init(durability: .default, settings: statementStats ? StatementStats.serverSettings : [:]), logger: logger
+            .init(
+                durability: .default,
+                settings: EmbeddedPostgres.queueSettings.merging(statementStats ? StatementStats.serverSettings : [:]) { $1 }
+            ),
+            logger: logger
         )
         let postgresReady = ContinuousClock.now - started
         figures.append(.init(name: "PostgreSQL ready", value: ms(postgresReady), target: "-", met: nil))
