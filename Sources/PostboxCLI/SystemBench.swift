@@ -60,7 +60,7 @@ struct SystemBench: AsyncParsableCommand {
         let server = try await EmbeddedPostgres.start(
             .init(
                 durability: .default,
-                settings: EmbeddedPostgres.queueSettings.merging(statementStats ? StatementStats.serverSettings : [:]) { $1 }
+                settings: statementStats ? StatementStats.serverSettings : [:]
             ),
             logger: logger
         )
