@@ -54,6 +54,7 @@ struct ScenarioCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            _ = try await ServiceBinaries.locate(build: true) { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
             let scenarios = all ? Catalogue.all : names.compactMap(Catalogue.named)
             let root = report ?? ScenarioRunner.defaultReportRoot
             var results: [ScenarioResult] = []

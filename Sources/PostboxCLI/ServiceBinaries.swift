@@ -3,15 +3,21 @@ import Subprocess
 import SystemPackage
 
 /// Finds the service executables beside the running `postbox`, building them first when `postbox` runs from a
-/// package checkout (`swift run postbox up`), so edited services are not run stale.
+/// package checkout (`swift run postbox up`), so edited services are not run stale — and so that they exist at all
+/// on a fresh clone, where `swift run postbox` builds only `postbox`.
 enum ServiceBinaries {
     static func locate(build: Bool, printer: LogPrinter) async throws -> FilePath {
+        try await locate(build: build) { printer.note($0) }
+    }
+
+    /// The same, telling `note` what it does.
+    static func locate(build: Bool, note: (String) -> Void) async throws -> FilePath {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         let directory = FilePath(executable).removingLastComponent()
         if build, let root = packageRoot(of: directory.string) {
             let configuration = directory.string.contains("/release") ? "release" : "debug"
-            printer.note("building the services (swift build -c \(configuration))…")
+            note("building the services (swift build -c \(configuration))…")
             let result = try await Subprocess.run(
                 .name("swift"), arguments: ["build", "-c", configuration, "--package-path", root],
                 output: .string(limit: 1 << 22), error: .string(limit: 1 << 22)

@@ -54,6 +54,7 @@ struct SystemBench: AsyncParsableCommand {
         var figures: [Figure] = []
         var statements: String?
 
+        _ = try await ServiceBinaries.locate(build: true, note: progress)
         // Start-up.
         progress("start-up: embedded PostgreSQL, the four services, scenario database clones")
         let started = ContinuousClock.now
