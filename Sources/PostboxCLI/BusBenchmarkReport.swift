@@ -76,13 +76,13 @@ struct BusBenchmarkReport: Codable, Sendable {
             "machine: \(machine.summary)",
             "workload: \(connections) connections, \(seconds) s per figure after 1 s warm-up, ~200-byte JSON events",
             "",
-            pad("figure", 52) + pad("value", 14) + pad("against", 16) + pad("ratio", 9) + pad("target", 10) + "met",
+            column("figure", 52) + column("value", 14) + column("against", 16) + column("ratio", 9) + column("target", 10) + "met",
         ]
         for figure in figures {
             let value = figure.unit == "s" ? String(format: "%.2f s", figure.value) : String(format: "%.0f %@", figure.value, figure.unit)
             let ratio = figure.ratio.map { String(format: "%.2f", $0) } ?? "-"
             lines.append(
-                pad(figure.name, 52) + pad(value, 14) + pad(figure.reference, 16) + pad(ratio, 9) + pad(figure.target, 10)
+                column(figure.name, 52) + column(value, 14) + column(figure.reference, 16) + column(ratio, 9) + column(figure.target, 10)
                     + (figure.met ? "yes" : "NO")
             )
         }
@@ -108,13 +108,6 @@ struct BusBenchmarkReport: Codable, Sendable {
             var report: BusBenchmarkReport
             var figures: [Figure]
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: try encoder.encode(Output(report: self, figures: figures)), as: UTF8.self)
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+        return try prettyJSON(Output(report: self, figures: figures))
     }
 }

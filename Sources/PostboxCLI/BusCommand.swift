@@ -87,7 +87,7 @@ struct BusCommand: AsyncParsableCommand {
 
         func run() async throws {
             let stats = try await target.withBus { bus in try await bus.stats() }
-            if json { return print(try jsonText(stats)) }
+            if json { return print(try prettyJSON(stats)) }
             print("subscription          ready  leased  scheduled  retrying  blocked keys  dead letters  oldest (s)")
             for queue in stats.subscriptions {
                 print(
@@ -128,7 +128,7 @@ struct BusCommand: AsyncParsableCommand {
                 try await bus.deadLetters.list(subscription: subscription, limit: eventId == nil ? limit : 10_000)
                     .filter { eventId == nil || $0.envelope.id == eventId }
             }
-            if json { return print(try jsonText(letters.map(DeadLetterView.init))) }
+            if json { return print(try prettyJSON(letters.map(DeadLetterView.init))) }
             if let eventId {
                 guard !letters.isEmpty else { throw ValidationFailure("no dead letter for event \(eventId)") }
                 for letter in letters {
@@ -199,15 +199,4 @@ struct DeadLetterView: Codable {
         deadAt = ISO8601DateFormatter().string(from: letter.deadAt)
         payload = letter.envelope.payload
     }
-}
-
-private func jsonText(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
-
-private func column(_ value: some CustomStringConvertible, _ width: Int) -> String {
-    let text = value.description
-    return text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
 }

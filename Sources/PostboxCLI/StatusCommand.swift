@@ -75,9 +75,7 @@ struct StatusCommand: AsyncParsableCommand {
             totalDepth: stats.totalDepth, deadLetters: stats.totalDeadLetters
         )
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try prettyJSON(report))
             return
         }
         print("process            pid      port   ready  restarts")

@@ -126,19 +126,16 @@ struct SystemBench: AsyncParsableCommand {
         try await server.stop()
         if json {
             struct Output: Codable { var date: Date; var machine: String; var workload: String; var figures: [Figure] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(Output(date: Date(), machine: machine, workload: workload.description, figures: figures)), as: UTF8.self))
+            print(try prettyJSON(Output(date: Date(), machine: machine, workload: workload.description, figures: figures)))
             return
         }
         print("postbox bench system — \(ISO8601DateFormatter().string(from: Date()))")
         print("machine: \(machine)")
         print("workload: \(workload.description)")
         print("")
-        print(pad("figure", 58) + pad("value", 14) + pad("target", 12) + "met")
+        print(column("figure", 58) + column("value", 14) + column("target", 12) + "met")
         for figure in figures {
-            print(pad(figure.name, 58) + pad(figure.value, 14) + pad(figure.target, 12) + (figure.met.map { $0 ? "yes" : "NO" } ?? "-"))
+            print(column(figure.name, 58) + column(figure.value, 14) + column(figure.target, 12) + (figure.met.map { $0 ? "yes" : "NO" } ?? "-"))
         }
         if let statements { print("\n" + statements) }
     }
@@ -259,9 +256,6 @@ private func ms(_ duration: Duration) -> String {
 
 private func ms(micros: UInt64) -> String { String(format: "%.1f ms", Double(micros) / 1000) }
 
-private func pad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
-}
 
 extension Sequence {
     func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
