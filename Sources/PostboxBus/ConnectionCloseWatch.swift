@@ -16,6 +16,9 @@ final class ConnectionCloseWatch: Sendable {
 
     private struct Watched {
         weak var connection: PostgresConnection?
+        /// Which registration this is: a close callback of an earlier connection at the same address (gone
+        /// without its entry being removed) must not fire for this one.
+        var generation: UInt64
         var waiting: [UInt64: @Sendable () -> Void] = [:]
     }
 
@@ -32,13 +35,13 @@ final class ConnectionCloseWatch: Sendable {
                 watched[key]!.waiting[id] = onClosed
                 return false
             }
-            watched[key] = Watched(connection: connection, waiting: [id: onClosed])
+            watched[key] = Watched(connection: connection, generation: id, waiting: [id: onClosed])
             return true
         }
         if isFirst {
             let eventLoop = connection.eventLoop
             connection.closeFuture.whenComplete { _ in
-                eventLoop.scheduleTask(in: Self.grace) { self.closed(key) }
+                eventLoop.scheduleTask(in: Self.grace) { self.closed(key, generation: id) }
             }
         }
         return id
@@ -50,8 +53,11 @@ final class ConnectionCloseWatch: Sendable {
         watched.withLock { watched in _ = watched[key]?.waiting.removeValue(forKey: id) }
     }
 
-    private func closed(_ key: ObjectIdentifier) {
-        let waiting = watched.withLock { watched in watched.removeValue(forKey: key)?.waiting.values.map { $0 } ?? [] }
+    private func closed(_ key: ObjectIdentifier, generation: UInt64) {
+        let waiting = watched.withLock { watched -> [@Sendable () -> Void] in
+            guard watched[key]?.generation == generation else { return [] }
+            return watched.removeValue(forKey: key)?.waiting.values.map { $0 } ?? []
+        }
         for onClosed in waiting { onClosed() }
     }
 }

@@ -24,7 +24,17 @@ struct ConsumingTests {
                     }
                 }
             }
-            #expect(try await harness.effectCount() == 300)
+            let effects = try await harness.effectCount()
+            // On failure, say which events had more than one effect, by whom and at which attempt.
+            var repeated: [String] = []
+            for try await (id, consumer, attempt) in try await harness.client.query(
+                """
+                SELECT event_id::text, consumer, attempt FROM app.effects
+                WHERE event_id IN (SELECT event_id FROM app.effects GROUP BY 1 HAVING count(*) > 1) ORDER BY 1, 3
+                """,
+                logger: testLogger
+            ).decode((String, String, Int).self) { repeated.append("\(id) by \(consumer) at attempt \(attempt)") }
+            #expect(effects == 300, "repeated effects: \(repeated.joined(separator: "; "))")
             #expect(try await harness.scalar("SELECT count(DISTINCT event_id)::int FROM app.effects", as: Int.self) == 300)
             #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries", as: Int.self) == 0)
         }
