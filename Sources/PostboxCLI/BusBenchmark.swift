@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PostboxHarness
 import PostboxBus
 import PostboxService
 import PostgresNIO
@@ -221,7 +222,7 @@ struct BusBenchmark {
                 output: .sequence,
                 error: .discarded
             ) { execution in
-                for try await line in execution.standardOutput.strings() where line.hasPrefix("claimed \(event.id)") {
+                for try await line in execution.standardOutput.lines() where line.hasPrefix("claimed \(event.id)") {
                     break
                 }
                 let killedAt = ContinuousClock.now

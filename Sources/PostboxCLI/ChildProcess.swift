@@ -1,4 +1,5 @@
 import Foundation
+import PostboxHarness
 import ServiceLifecycle
 import Subprocess
 import SystemPackage
@@ -30,8 +31,8 @@ struct ChildProcess: Service {
                         input: .none, output: .sequence, error: .combinedWithOutput
                     ) { execution in
                         table.started(instance.label, pid: execution.processIdentifier.value)
-                        for try await line in execution.standardOutput.strings() {
-                            printer.line(instance.label, String(line.trimmingSuffixNewline()))
+                        for try await line in execution.standardOutput.lines() {
+                            printer.line(instance.label, line)
                         }
                     }
                 }
@@ -51,13 +52,5 @@ struct ChildProcess: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             delay = min(delay * 2, .seconds(10))
         }
-    }
-}
-
-extension StringProtocol {
-    func trimmingSuffixNewline() -> SubSequence {
-        var text = self[...]
-        while let last = text.last, last == "\n" || last == "\r" { text = text.dropLast() }
-        return text
     }
 }

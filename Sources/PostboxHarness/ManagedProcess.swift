@@ -88,9 +88,7 @@ public final class ManagedProcess: Sendable {
                 ) { execution in
                     self.state.withLock { $0.pid = execution.processIdentifier.value }
                     spawnedContinuation.finish()
-                    for try await line in execution.standardOutput.strings() {
-                        self.append(String(line.trimmingCharacters(in: .newlines)))
-                    }
+                    for try await line in execution.standardOutput.lines() { self.append(line) }
                 }
                 self.ended(status: outcome.terminationStatus)
             } catch {
@@ -141,7 +139,10 @@ public final class ManagedProcess: Sendable {
     private func append(_ text: String) {
         state.withLock { state in
             state.lines.append(LogLine(at: Date(), text: text))
-            if state.lines.count > maximumLines { state.lines.removeFirst(state.lines.count - maximumLines) }
+            // Trimmed a tenth at a time: removing from the front moves every line kept.
+            if state.lines.count > maximumLines + maximumLines / 10 {
+                state.lines.removeFirst(state.lines.count - maximumLines)
+            }
         }
     }
 
