@@ -68,21 +68,27 @@ struct ProductRepository: Sendable {
         return available
     }
 
-    /// Adds `delta` to the reserved and on-hand counts of each SKU.
+    /// Adds each SKU's quantity, times the signs given, to its reserved and on-hand counts, in one statement.
+    ///
+    /// The rows are locked in SKU order first (as ``lockAvailability(skus:on:logger:)`` does), so two
+    /// transactions adjusting the same products cannot deadlock.
     func adjust(
         _ quantities: [String: Int], reserved reservedSign: Int, onHand onHandSign: Int, on connection: PostgresConnection,
         logger: Logger
     ) async throws {
-        for (sku, quantity) in quantities.sorted(by: { $0.key < $1.key }) {
-            try await connection.query(
-                """
-                UPDATE inventory.products SET reserved = reserved + \(reservedSign * quantity),
-                    on_hand = on_hand + \(onHandSign * quantity), updated_at = now()
-                WHERE sku = \(sku)
-                """,
-                logger: logger
-            )
-        }
+        let sorted = quantities.sorted { $0.key < $1.key }
+        try await connection.query(
+            """
+            WITH locked AS (
+                SELECT sku FROM inventory.products WHERE sku = ANY(\(sorted.map(\.key))::text[]) ORDER BY sku FOR UPDATE)
+            UPDATE inventory.products p
+            SET reserved = p.reserved + \(reservedSign) * q.quantity, on_hand = p.on_hand + \(onHandSign) * q.quantity,
+                updated_at = now()
+            FROM unnest(\(sorted.map(\.key))::text[], \(sorted.map(\.value))::bigint[]) AS q(sku, quantity)
+            WHERE p.sku = q.sku AND p.sku IN (SELECT sku FROM locked)
+            """,
+            logger: logger
+        )
     }
 
     /// Records a new reservation; false if the order already has one (a duplicate event).

@@ -29,28 +29,26 @@ struct OrdersRepository: Sendable {
     }
 
     /// The customer's cart with its items priced from the catalogue (an item whose product left the catalogue
-    /// has price -1); `forUpdate` locks the cart row.
+    /// has price -1), in one statement; `forUpdate` locks the cart row.
     func cart(id: UUID, customerId: UUID, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> CartRecord? {
-        let lock = forUpdate ? " FOR UPDATE" : ""
-        let carts = try await connection.query(
-            "SELECT status FROM orders.carts WHERE id = \(id) AND customer_id = \(customerId)\(unescaped: lock)",
-            logger: logger
-        )
-        var status: String?
-        for try await value in carts.decode(String.self) { status = value }
-        guard let status else { return nil }
-        let items = try await connection.query(
+        let lock = forUpdate ? " FOR UPDATE OF c" : ""
+        let rows = try await connection.query(
             """
-            SELECT i.sku, i.quantity, coalesce(c.price_cents, -1) FROM orders.cart_items i
-            LEFT JOIN orders.catalogue c ON c.sku = i.sku WHERE i.cart_id = \(id) ORDER BY i.sku
+            SELECT c.status, i.sku, i.quantity, coalesce(p.price_cents, -1)
+            FROM orders.carts c
+            LEFT JOIN orders.cart_items i ON i.cart_id = c.id
+            LEFT JOIN orders.catalogue p ON p.sku = i.sku
+            WHERE c.id = \(id) AND c.customer_id = \(customerId)
+            ORDER BY i.sku\(unescaped: lock)
             """,
             logger: logger
         )
-        var lines: [OrderLine] = []
-        for try await (sku, quantity, price) in items.decode((String, Int, Int).self) {
-            lines.append(OrderLine(sku: sku, quantity: quantity, priceCents: price))
+        var cart: CartRecord?
+        for try await (status, sku, quantity, price) in rows.decode((String, String?, Int?, Int).self) {
+            if cart == nil { cart = CartRecord(id: id, customerId: customerId, status: status, items: []) }
+            if let sku, let quantity { cart?.items.append(OrderLine(sku: sku, quantity: quantity, priceCents: price)) }
         }
-        return CartRecord(id: id, customerId: customerId, status: status, items: lines)
+        return cart
     }
 
     func catalogueHas(sku: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
@@ -88,28 +86,25 @@ struct OrdersRepository: Sendable {
         return nil
     }
 
-    /// Stores a pending order with its lines and closes its cart.
+    /// Stores a pending order with its lines and closes its cart, in one statement.
     func insertOrder(
         id: UUID, cart: CartRecord, idempotencyKey: String?, totalCents: Int, traceId: String,
         on connection: PostgresConnection, logger: Logger
     ) async throws {
         try await connection.query(
             """
-            INSERT INTO orders.orders (id, customer_id, cart_id, idempotency_key, status, total_cents, trace_id)
-            VALUES (\(id), \(cart.customerId), \(cart.id), \(idempotencyKey), 'pending', \(totalCents), \(traceId))
+            WITH o AS (
+                INSERT INTO orders.orders (id, customer_id, cart_id, idempotency_key, status, total_cents, trace_id)
+                VALUES (\(id), \(cart.customerId), \(cart.id), \(idempotencyKey), 'pending', \(totalCents), \(traceId))),
+            l AS (
+                INSERT INTO orders.order_lines (order_id, sku, quantity, price_cents)
+                SELECT \(id), sku, quantity, price_cents
+                FROM unnest(\(cart.items.map(\.sku))::text[], \(cart.items.map(\.quantity))::int[],
+                    \(cart.items.map(\.priceCents))::bigint[]) AS l(sku, quantity, price_cents))
+            UPDATE orders.carts SET status = 'checked_out' WHERE id = \(cart.id)
             """,
             logger: logger
         )
-        for line in cart.items {
-            try await connection.query(
-                """
-                INSERT INTO orders.order_lines (order_id, sku, quantity, price_cents)
-                VALUES (\(id), \(line.sku), \(line.quantity), \(line.priceCents))
-                """,
-                logger: logger
-            )
-        }
-        try await connection.query("UPDATE orders.carts SET status = 'checked_out' WHERE id = \(cart.id)", logger: logger)
     }
 
     /// The order with its lines; with `customerId`, only if it is that customer's.

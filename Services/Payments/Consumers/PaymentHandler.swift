@@ -49,8 +49,9 @@ struct PaymentHandler: Sendable {
 
     private func charge(orderId: UUID, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
         let connection = try await transaction.connection
-        if try await repository.payment(orderId: orderId, on: connection, logger: logger) != nil { return }
-        guard let intent = try await repository.intent(orderId: orderId, on: connection, logger: logger) else {
+        let state = try await repository.chargeState(orderId: orderId, on: connection, logger: logger)
+        if state.paid { return }
+        guard let intent = state.intent else {
             throw RetryablePaymentError(description: "no order.placed seen for order \(orderId)")
         }
         let outcome = await gateway.charge(

@@ -24,12 +24,21 @@ struct PaymentsRepository: Sendable {
         )
     }
 
-    func intent(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (amountCents: Int, token: String)? {
+    /// What `stock.reserved` needs to charge, in one statement: whether the order has a payment already, and its
+    /// intent (nil until `order.placed` was handled).
+    func chargeState(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (paid: Bool, intent: (amountCents: Int, token: String)?) {
         let rows = try await connection.query(
-            "SELECT amount_cents, payment_token FROM payments.intents WHERE order_id = \(orderId)", logger: logger
+            """
+            SELECT EXISTS (SELECT 1 FROM payments.payments WHERE order_id = \(orderId)), i.amount_cents, i.payment_token
+            FROM (SELECT 1) one LEFT JOIN payments.intents i ON i.order_id = \(orderId)
+            """,
+            logger: logger
         )
-        for try await (amount, token) in rows.decode((Int, String).self) { return (amount, token) }
-        return nil
+        for try await (paid, amount, token) in rows.decode((Bool, Int?, String?).self) {
+            guard let amount, let token else { return (paid, nil) }
+            return (paid, (amount, token))
+        }
+        throw PaymentsRepositoryError(description: "the charge-state query returned no row")
     }
 
     func payment(orderId: UUID, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> PaymentRecord? {
@@ -62,4 +71,9 @@ struct PaymentsRepository: Sendable {
             "UPDATE payments.payments SET status = 'refunded', updated_at = now() WHERE order_id = \(orderId)", logger: logger
         )
     }
+}
+
+/// A query that did not return what it must.
+struct PaymentsRepositoryError: Error, CustomStringConvertible {
+    let description: String
 }

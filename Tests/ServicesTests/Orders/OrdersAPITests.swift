@@ -19,11 +19,12 @@ struct OrdersAPITests {
         test: String = #function, _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> R
     ) async throws -> R {
         try await withService("orders", role: "orders", test: test, build: buildOrders) { client, world in
-            try await world.context.bus.publish(
-                EventEnvelope(ProductUpserted(sku: "mug", name: "Mug", priceCents: 1250, revision: 1), orderingKey: "mug")
-            )
-            try await eventually("the catalogue has the mug") {
-                try await world.scalar("SELECT count(*) FROM orders.catalogue", as: Int.self) == 1
+            try await world.context.bus.publish([
+                EventEnvelope(ProductUpserted(sku: "mug", name: "Mug", priceCents: 1250, revision: 1), orderingKey: "mug"),
+                EventEnvelope(ProductUpserted(sku: "lamp", name: "Lamp", priceCents: 3000, revision: 1), orderingKey: "lamp"),
+            ])
+            try await eventually("the catalogue has the mug and the lamp") {
+                try await world.scalar("SELECT count(*) FROM orders.catalogue", as: Int.self) == 2
             }
             return try await body(client, world)
         }
@@ -46,6 +47,8 @@ struct OrdersAPITests {
         try await withOrders { client, world in
             let auth = try await customer(client)
             let cart = try await cart(client, auth)
+            let lamp = try await client.send(.post, "/carts/\(cart)/items", json: #"{"sku":"lamp","quantity":1}"#, headers: auth)
+            #expect(lamp.status == .ok)
             var headers = auth
             headers[.idempotencyKey] = "checkout-1"
             let first = try await client.send(.post, "/carts/\(cart)/checkout", json: #"{"paymentToken":"tok_visa"}"#, headers: headers)
@@ -57,8 +60,8 @@ struct OrdersAPITests {
             #expect(try again.decode(Accepted.self) == accepted)
             let order = try await client.send(.get, "/orders/\(accepted.orderId)", headers: auth).decode(Order.self)
             #expect(order.status == "pending")
-            #expect(order.totalCents == 2500)
-            #expect(order.lines == [OrderLine(sku: "mug", quantity: 2, priceCents: 1250)])
+            #expect(order.totalCents == 5500)
+            #expect(order.lines == [OrderLine(sku: "lamp", quantity: 1, priceCents: 3000), OrderLine(sku: "mug", quantity: 2, priceCents: 1250)])
             let placed = try await world.withSuperuser { connection in
                 let rows = try await connection.query(
                     "SELECT payload::text, ordering_key FROM bus.events WHERE type = 'order.placed'", logger: testLogger
@@ -71,7 +74,8 @@ struct OrdersAPITests {
             }
             #expect(placed.count == 1)
             #expect(placed.first?.0.orderId == accepted.orderId)
-            #expect(placed.first?.0.totalCents == 2500)
+            #expect(placed.first?.0.totalCents == 5500)
+            #expect(placed.first?.0.lines.map(\.sku) == ["lamp", "mug"])
             #expect(placed.first?.0.paymentToken == "tok_visa")
             #expect(placed.first?.1 == accepted.orderId.uuidString)
             let secondCheckout = try await client.send(.post, "/carts/\(cart)/checkout", json: #"{"paymentToken":"tok_visa"}"#, headers: auth)
@@ -96,8 +100,8 @@ struct OrdersAPITests {
             try await eventually("three final orders") {
                 try await world.scalar("SELECT count(*) FROM orders.orders WHERE status <> 'pending'", as: Int.self) == 3
             }
-            try await eventually("the late failure handled") {
-                try await world.scalar("SELECT count(*) FROM bus.handled WHERE subscription = 'orders'", as: Int.self) == 5
+            try await eventually("the late failure handled (with the two catalogue events)") {
+                try await world.scalar("SELECT count(*) FROM bus.handled WHERE subscription = 'orders'", as: Int.self) == 6
             }
             let orders = try await ids.asyncMap { try await client.send(.get, "/orders/\($0)", headers: auth).decode(Order.self) }
             #expect(orders.map(\.status) == ["confirmed", "rejected", "cancelled"])
