@@ -56,6 +56,9 @@ extension PostgresClient {
                 do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
             }
             let watch = ConnectionCloseWatch.shared.watch(connection) {
+                // Abandoning hands the connection back to the pool while the body may still use it: only ever
+                // for a connection that is really closed, whatever called back.
+                guard connection.isClosed else { return }
                 if outcome.finish(.failure(ClosedConnectionError())) { work.cancel() }
             }
             outcome.onFinish { ConnectionCloseWatch.shared.unwatch(connection, watch) }
