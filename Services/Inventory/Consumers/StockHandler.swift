@@ -48,10 +48,10 @@ struct StockHandler: Sendable {
     private func settle(
         _ orderId: UUID, from: String, to: String, reserved: Int, onHand: Int, in transaction: BusTransaction, logger: Logger
     ) async throws {
-        guard let lines = try await products.transition(
-            orderId: orderId, from: from, to: to, on: transaction.connection, logger: logger
+        guard try await products.settle(
+            orderId: orderId, from: from, to: to, reserved: reserved, onHand: onHand, on: transaction.connection,
+            logger: logger
         ) else { return }
-        try await products.adjust(lines.quantitiesBySKU, reserved: reserved, onHand: onHand, on: transaction.connection, logger: logger)
         logger.info("reservation \(to)")
     }
 
@@ -68,17 +68,16 @@ struct StockHandler: Sendable {
         let orderingKey = order.orderId.uuidString
         if shortages.isEmpty {
             guard try await products.insertReservation(
-                orderId: order.orderId, status: "reserved", lines: order.lines, reason: nil,
+                orderId: order.orderId, status: "reserved", lines: order.lines, reason: nil, reserving: wanted,
                 on: transaction.connection, logger: logger
             ) else { return }
-            try await products.adjust(wanted, reserved: 1, onHand: 0, on: transaction.connection, logger: logger)
             try await transaction.publish(event.envelope.causing(StockReserved(orderId: order.orderId), orderingKey: orderingKey))
             logger.info("stock reserved")
             CrashPoint.reached("inventory.after-reserve-before-ack", logger: logger)
         } else {
             let reason = "out of stock: " + shortages.joined(separator: "; ")
             guard try await products.insertReservation(
-                orderId: order.orderId, status: "rejected", lines: order.lines, reason: reason,
+                orderId: order.orderId, status: "rejected", lines: order.lines, reason: reason, reserving: [:],
                 on: transaction.connection, logger: logger
             ) else { return }
             try await transaction.publish(

@@ -68,60 +68,61 @@ struct ProductRepository: Sendable {
         return available
     }
 
-    /// Adds each SKU's quantity, times the signs given, to its reserved and on-hand counts, in one statement.
+    /// Records a new reservation and adds `reserving` (quantities by SKU) to the products' reserved counts, in one
+    /// statement; false, changing nothing, if the order already has one (a duplicate event).
     ///
-    /// The rows are locked in SKU order first (as ``lockAvailability(skus:on:logger:)`` does), so two
-    /// transactions adjusting the same products cannot deadlock.
-    func adjust(
-        _ quantities: [String: Int], reserved reservedSign: Int, onHand onHandSign: Int, on connection: PostgresConnection,
-        logger: Logger
-    ) async throws {
-        let sorted = quantities.sorted { $0.key < $1.key }
-        try await connection.query(
-            """
-            WITH locked AS (
-                SELECT sku FROM inventory.products WHERE sku = ANY(\(sorted.map(\.key))::text[]) ORDER BY sku FOR UPDATE)
-            UPDATE inventory.products p
-            SET reserved = p.reserved + \(reservedSign) * q.quantity, on_hand = p.on_hand + \(onHandSign) * q.quantity,
-                updated_at = now()
-            FROM unnest(\(sorted.map(\.key))::text[], \(sorted.map(\.value))::bigint[]) AS q(sku, quantity)
-            WHERE p.sku = q.sku AND p.sku IN (SELECT sku FROM locked)
-            """,
-            logger: logger
-        )
-    }
-
-    /// Records a new reservation; false if the order already has one (a duplicate event).
+    /// Call it after ``lockAvailability(skus:on:logger:)`` locked the products, in the same transaction.
     func insertReservation(
-        orderId: UUID, status: String, lines: [OrderLine], reason: String?, on connection: PostgresConnection, logger: Logger
+        orderId: UUID, status: String, lines: [OrderLine], reason: String?, reserving: [String: Int],
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
         let json = String(decoding: try JSONEncoder().encode(lines), as: UTF8.self)
         let rows = try await connection.query(
             """
-            INSERT INTO inventory.reservations (order_id, status, lines, reason)
-            VALUES (\(orderId), \(status), \(json)::jsonb, \(reason)) ON CONFLICT (order_id) DO NOTHING RETURNING 1
+            WITH r AS (
+                INSERT INTO inventory.reservations (order_id, status, lines, reason)
+                VALUES (\(orderId), \(status), \(json)::jsonb, \(reason)) ON CONFLICT (order_id) DO NOTHING RETURNING 1),
+            a AS (
+                UPDATE inventory.products p SET reserved = p.reserved + q.quantity, updated_at = now()
+                FROM unnest(\(Array(reserving.keys))::text[], \(Array(reserving.values))::bigint[]) AS q(sku, quantity)
+                WHERE p.sku = q.sku AND EXISTS (SELECT 1 FROM r))
+            SELECT count(*)::int FROM r
             """,
             logger: logger
         )
-        for try await _ in rows { return true }
+        for try await inserted in rows.decode(Int.self) { return inserted == 1 }
         return false
     }
 
-    /// Moves the order's reservation from `from` to `to` and returns its lines; nil if it was not in `from`.
-    func transition(
-        orderId: UUID, from: String, to: String, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [OrderLine]? {
+    /// Moves the order's reservation from `from` to `to` and adds its quantities, times the signs given, to the
+    /// reserved and on-hand counts of its products, in one statement; false, changing nothing, if the reservation
+    /// was not in `from` (a duplicate or late event). The products are locked in SKU order, so two settlements
+    /// cannot deadlock.
+    func settle(
+        orderId: UUID, from: String, to: String, reserved reservedSign: Int, onHand onHandSign: Int,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
         let rows = try await connection.query(
             """
-            UPDATE inventory.reservations SET status = \(to), updated_at = now()
-            WHERE order_id = \(orderId) AND status = \(from) RETURNING lines::text
+            WITH r AS (
+                UPDATE inventory.reservations SET status = \(to), updated_at = now()
+                WHERE order_id = \(orderId) AND status = \(from) RETURNING lines),
+            q AS (
+                SELECT l.sku, sum(l.quantity)::bigint AS quantity
+                FROM r CROSS JOIN jsonb_to_recordset(r.lines) AS l(sku text, quantity bigint) GROUP BY l.sku),
+            locked AS (
+                SELECT sku FROM inventory.products WHERE sku IN (SELECT sku FROM q) ORDER BY sku FOR UPDATE),
+            a AS (
+                UPDATE inventory.products p
+                SET reserved = p.reserved + \(reservedSign) * q.quantity, on_hand = p.on_hand + \(onHandSign) * q.quantity,
+                    updated_at = now()
+                FROM q WHERE p.sku = q.sku AND p.sku IN (SELECT sku FROM locked))
+            SELECT count(*)::int FROM r
             """,
             logger: logger
         )
-        for try await json in rows.decode(String.self) {
-            return try JSONDecoder().decode([OrderLine].self, from: Data(json.utf8))
-        }
-        return nil
+        for try await settled in rows.decode(Int.self) { return settled == 1 }
+        return false
     }
 }
 

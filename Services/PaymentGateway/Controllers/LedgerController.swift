@@ -45,25 +45,26 @@ struct LedgerController: Sendable {
         }
         let fault = try await applyBefore(faults.take(for: .charges), context: context)
         let traceId = context.trace.traceId
-        let (charge, replayed) = try await client.withTransaction(logger: context.logger) { connection -> (Charge, Bool) in
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: context.logger)
-            if let existing = try await ledger.charge(idempotencyKey: key, on: connection, logger: context.logger) {
-                guard existing.amountCents == input.amountCents, existing.reference == input.reference,
-                    existing.token == input.token
-                else {
-                    throw Problem(.conflict, "Idempotency-Key '\(key)' was used for a different charge")
-                }
-                return (existing, true)
-            }
+        // Insert first, in one statement: the key's unique index settles a race between two requests with the same
+        // key (the second waits for the first to commit, then finds its charge), and a new key costs no more.
+        let (charge, replayed) = try await client.withConnection { connection -> (Charge, Bool) in
             let declined = input.token == "tok_decline" || fault?.kind == .decline
             let charge = Charge(
                 id: LedgerRepository.newId(prefix: "ch"), reference: input.reference, amountCents: input.amountCents,
                 token: input.token, status: declined ? "declined" : "captured", refundedCents: 0, traceId: traceId
             )
-            guard let inserted = try await ledger.insertCharge(charge, idempotencyKey: key, on: connection, logger: context.logger) else {
+            if let inserted = try await ledger.insertCharge(charge, idempotencyKey: key, on: connection, logger: context.logger) {
+                return (inserted, false)
+            }
+            guard let existing = try await ledger.charge(idempotencyKey: key, on: connection, logger: context.logger) else {
                 throw Problem(.conflict, "a charge with Idempotency-Key '\(key)' is being made")
             }
-            return (inserted, false)
+            guard existing.amountCents == input.amountCents, existing.reference == input.reference,
+                existing.token == input.token
+            else {
+                throw Problem(.conflict, "Idempotency-Key '\(key)' was used for a different charge")
+            }
+            return (existing, true)
         }
         context.logger.info(
             replayed ? "charge replayed" : "charge made",

@@ -67,7 +67,8 @@ struct LedgerRepository: Sendable {
         return result
     }
 
-    /// Inserts a charge; nil when another request with the same key won the race.
+    /// Inserts a charge; nil when its idempotency key was used already (after waiting for a request in flight
+    /// with the same key to commit).
     func insertCharge(
         _ charge: Charge, idempotencyKey: String, on connection: PostgresConnection, logger: Logger
     ) async throws -> Charge? {
