@@ -59,12 +59,10 @@ struct ProductRepository: Sendable {
     /// Locks the given products in SKU order (so concurrent reservations cannot deadlock) and returns what is
     /// available of each; unknown SKUs are missing from the result.
     func lockAvailability(skus: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
-        let rows = try await connection.query(
-            "SELECT sku, on_hand - reserved FROM inventory.products WHERE sku = ANY(\(skus)) ORDER BY sku FOR UPDATE",
-            logger: logger
-        )
         var available: [String: Int] = [:]
-        for try await (sku, count) in rows.decode((String, Int).self) { available[sku] = count }
+        for try await (sku, count) in try await connection.execute(InventoryStatements.LockAvailability(skus: skus), logger: logger) {
+            available[sku] = count
+        }
         return available
     }
 
@@ -76,22 +74,13 @@ struct ProductRepository: Sendable {
         orderId: UUID, status: String, lines: [OrderLine], reason: String?, reserving: [String: Int],
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
-        let json = String(decoding: try JSONEncoder().encode(lines), as: UTF8.self)
-        let rows = try await connection.query(
-            """
-            WITH r AS (
-                INSERT INTO inventory.reservations (order_id, status, lines, reason)
-                VALUES (\(orderId), \(status), \(json)::jsonb, \(reason)) ON CONFLICT (order_id) DO NOTHING RETURNING 1),
-            a AS (
-                UPDATE inventory.products p SET reserved = p.reserved + q.quantity, updated_at = now()
-                FROM unnest(\(Array(reserving.keys))::text[], \(Array(reserving.values))::bigint[]) AS q(sku, quantity)
-                WHERE p.sku = q.sku AND EXISTS (SELECT 1 FROM r))
-            SELECT count(*)::int FROM r
-            """,
-            logger: logger
+        let statement = InventoryStatements.InsertReservation(
+            orderId: orderId, status: status, lines: String(decoding: try JSONEncoder().encode(lines), as: UTF8.self),
+            reason: reason, reserving: reserving
         )
-        for try await inserted in rows.decode(Int.self) { return inserted == 1 }
-        return false
+        var inserted = 0
+        for try await count in try await connection.execute(statement, logger: logger) { inserted = count }
+        return inserted == 1
     }
 
     /// Moves the order's reservation from `from` to `to` and adds its quantities, times the signs given, to the
@@ -102,27 +91,12 @@ struct ProductRepository: Sendable {
         orderId: UUID, from: String, to: String, reserved reservedSign: Int, onHand onHandSign: Int,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Bool {
-        let rows = try await connection.query(
-            """
-            WITH r AS (
-                UPDATE inventory.reservations SET status = \(to), updated_at = now()
-                WHERE order_id = \(orderId) AND status = \(from) RETURNING lines),
-            q AS (
-                SELECT l.sku, sum(l.quantity)::bigint AS quantity
-                FROM r CROSS JOIN jsonb_to_recordset(r.lines) AS l(sku text, quantity bigint) GROUP BY l.sku),
-            locked AS (
-                SELECT sku FROM inventory.products WHERE sku IN (SELECT sku FROM q) ORDER BY sku FOR UPDATE),
-            a AS (
-                UPDATE inventory.products p
-                SET reserved = p.reserved + \(reservedSign) * q.quantity, on_hand = p.on_hand + \(onHandSign) * q.quantity,
-                    updated_at = now()
-                FROM q WHERE p.sku = q.sku AND p.sku IN (SELECT sku FROM locked))
-            SELECT count(*)::int FROM r
-            """,
-            logger: logger
+        let statement = InventoryStatements.Settle(
+            orderId: orderId, from: from, to: to, reservedSign: reservedSign, onHandSign: onHandSign
         )
-        for try await settled in rows.decode(Int.self) { return settled == 1 }
-        return false
+        var settled = 0
+        for try await count in try await connection.execute(statement, logger: logger) { settled = count }
+        return settled == 1
     }
 }
 

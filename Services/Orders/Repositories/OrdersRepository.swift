@@ -15,9 +15,11 @@ struct OrdersRepository: Sendable {
     }
 
     func customer(token: String, on connection: PostgresConnection, logger: Logger) async throws -> UUID? {
-        let rows = try await connection.query("SELECT id FROM orders.customers WHERE token = \(token)", logger: logger)
-        for try await id in rows.decode(UUID.self) { return id }
-        return nil
+        var customer: UUID?
+        for try await id in try await connection.execute(OrdersStatements.CustomerByToken(token: token), logger: logger) {
+            customer = id
+        }
+        return customer
     }
 
     func createCart(customerId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> UUID {
@@ -31,7 +33,18 @@ struct OrdersRepository: Sendable {
     /// The customer's cart with its items priced from the catalogue (an item whose product left the catalogue
     /// has price -1), in one statement; `forUpdate` locks the cart row.
     func cart(id: UUID, customerId: UUID, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> CartRecord? {
-        let lock = forUpdate ? " FOR UPDATE OF c" : ""
+        var cart: CartRecord?
+        func add(status: String, sku: String?, quantity: Int?, price: Int) {
+            if cart == nil { cart = CartRecord(id: id, customerId: customerId, status: status, items: []) }
+            if let sku, let quantity { cart?.items.append(OrderLine(sku: sku, quantity: quantity, priceCents: price)) }
+        }
+        if forUpdate {
+            let statement = OrdersStatements.LockedCart(cartId: id, customerId: customerId)
+            for try await row in try await connection.execute(statement, logger: logger) {
+                add(status: row.status, sku: row.sku, quantity: row.quantity, price: row.priceCents)
+            }
+            return cart
+        }
         let rows = try await connection.query(
             """
             SELECT c.status, i.sku, i.quantity, coalesce(p.price_cents, -1)
@@ -39,14 +52,12 @@ struct OrdersRepository: Sendable {
             LEFT JOIN orders.cart_items i ON i.cart_id = c.id
             LEFT JOIN orders.catalogue p ON p.sku = i.sku
             WHERE c.id = \(id) AND c.customer_id = \(customerId)
-            ORDER BY i.sku\(unescaped: lock)
+            ORDER BY i.sku
             """,
             logger: logger
         )
-        var cart: CartRecord?
         for try await (status, sku, quantity, price) in rows.decode((String, String?, Int?, Int).self) {
-            if cart == nil { cart = CartRecord(id: id, customerId: customerId, status: status, items: []) }
-            if let sku, let quantity { cart?.items.append(OrderLine(sku: sku, quantity: quantity, priceCents: price)) }
+            add(status: status, sku: sku, quantity: quantity, price: price)
         }
         return cart
     }
@@ -91,20 +102,11 @@ struct OrdersRepository: Sendable {
         id: UUID, cart: CartRecord, idempotencyKey: String?, totalCents: Int, traceId: String,
         on connection: PostgresConnection, logger: Logger
     ) async throws {
-        try await connection.query(
-            """
-            WITH o AS (
-                INSERT INTO orders.orders (id, customer_id, cart_id, idempotency_key, status, total_cents, trace_id)
-                VALUES (\(id), \(cart.customerId), \(cart.id), \(idempotencyKey), 'pending', \(totalCents), \(traceId))),
-            l AS (
-                INSERT INTO orders.order_lines (order_id, sku, quantity, price_cents)
-                SELECT \(id), sku, quantity, price_cents
-                FROM unnest(\(cart.items.map(\.sku))::text[], \(cart.items.map(\.quantity))::int[],
-                    \(cart.items.map(\.priceCents))::bigint[]) AS l(sku, quantity, price_cents))
-            UPDATE orders.carts SET status = 'checked_out' WHERE id = \(cart.id)
-            """,
-            logger: logger
+        let statement = OrdersStatements.InsertOrder(
+            id: id, cart: cart, idempotencyKey: idempotencyKey, totalCents: totalCents, traceId: traceId
         )
+        // Drained as a row sequence: PostgresNIO 1.33.2's command-tag overload traps on prepared statements.
+        for try await _ in try await connection.execute(statement, logger: logger) {}
     }
 
     /// The order with its lines; with `customerId`, only if it is that customer's.
@@ -136,15 +138,10 @@ struct OrdersRepository: Sendable {
 
     /// Moves the order to `status` if it is in one of `from`; false when it was not (a duplicate or late event).
     func transition(orderId: UUID, from: [String], to status: String, reason: String?, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query(
-            """
-            UPDATE orders.orders SET status = \(status), reason = \(reason), updated_at = now()
-            WHERE id = \(orderId) AND status = ANY(\(from)) RETURNING 1
-            """,
-            logger: logger
-        )
-        for try await _ in rows { return true }
-        return false
+        let statement = OrdersStatements.TransitionOrder(orderId: orderId, from: from, status: status, reason: reason)
+        var moved = false
+        for try await _ in try await connection.execute(statement, logger: logger) { moved = true }
+        return moved
     }
 
     func markCancellationRequested(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws {

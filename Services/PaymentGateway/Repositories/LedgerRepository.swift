@@ -72,16 +72,10 @@ struct LedgerRepository: Sendable {
     func insertCharge(
         _ charge: Charge, idempotencyKey: String, on connection: PostgresConnection, logger: Logger
     ) async throws -> Charge? {
-        let rows = try await connection.query(
-            """
-            INSERT INTO payment_gateway.charges (id, idempotency_key, reference, amount_cents, token, status, trace_id)
-            VALUES (\(charge.id), \(idempotencyKey), \(charge.reference), \(charge.amountCents), \(charge.token), \(charge.status), \(charge.traceId))
-            ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
-            """,
-            logger: logger
-        )
-        for try await _ in rows { return charge }
-        return nil
+        var inserted = false
+        let statement = LedgerStatements.InsertCharge(charge: charge, idempotencyKey: idempotencyKey)
+        for try await _ in try await connection.execute(statement, logger: logger) { inserted = true }
+        return inserted ? charge : nil
     }
 
     func refund(idempotencyKey: String, on connection: PostgresConnection, logger: Logger) async throws -> Refund? {

@@ -15,29 +15,19 @@ struct PaymentRecord: Sendable, Equatable {
 /// The SQL of the payments service; every method runs on the caller's connection (its transaction).
 struct PaymentsRepository: Sendable {
     func recordIntent(orderId: UUID, amountCents: Int, token: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
-            """
-            INSERT INTO payments.intents (order_id, amount_cents, payment_token) VALUES (\(orderId), \(amountCents), \(token))
-            ON CONFLICT (order_id) DO NOTHING
-            """,
-            logger: logger
-        )
+        let statement = PaymentsStatements.RecordIntent(orderId: orderId, amountCents: amountCents, token: token)
+        // Drained as a row sequence: PostgresNIO 1.33.2's command-tag overload traps on prepared statements.
+        for try await _ in try await connection.execute(statement, logger: logger) {}
     }
 
     /// What `stock.reserved` needs to charge, in one statement: whether the order has a payment already, and its
     /// intent (nil until `order.placed` was handled).
     func chargeState(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (paid: Bool, intent: (amountCents: Int, token: String)?) {
-        let rows = try await connection.query(
-            """
-            SELECT EXISTS (SELECT 1 FROM payments.payments WHERE order_id = \(orderId)), i.amount_cents, i.payment_token
-            FROM (SELECT 1) one LEFT JOIN payments.intents i ON i.order_id = \(orderId)
-            """,
-            logger: logger
-        )
-        for try await (paid, amount, token) in rows.decode((Bool, Int?, String?).self) {
-            guard let amount, let token else { return (paid, nil) }
-            return (paid, (amount, token))
+        var state: (paid: Bool, intent: (amountCents: Int, token: String)?)?
+        for try await (paid, amount, token) in try await connection.execute(PaymentsStatements.ChargeState(orderId: orderId), logger: logger) {
+            state = (paid, amount.flatMap { amount in token.map { (amount, $0) } })
         }
+        if let state { return state }
         throw PaymentsRepositoryError(description: "the charge-state query returned no row")
     }
 
@@ -57,13 +47,7 @@ struct PaymentsRepository: Sendable {
     }
 
     func insert(_ payment: PaymentRecord, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
-            """
-            INSERT INTO payments.payments (id, order_id, amount_cents, status, charge_id, reason)
-            VALUES (\(payment.id), \(payment.orderId), \(payment.amountCents), \(payment.status), \(payment.chargeId), \(payment.reason))
-            """,
-            logger: logger
-        )
+        for try await _ in try await connection.execute(PaymentsStatements.InsertPayment(payment: payment), logger: logger) {}
     }
 
     func markRefunded(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws {

@@ -1,0 +1,112 @@
+import Foundation
+import PostboxContracts
+import PostgresNIO
+
+/// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
+/// plans them on every call, which took as long as running them.
+enum OrdersStatements {
+    /// The customer a bearer token belongs to.
+    struct CustomerByToken: PostgresPreparedStatement {
+        static let sql = "SELECT id FROM orders.customers WHERE token = $1"
+        typealias Row = UUID
+
+        var token: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(token)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
+    }
+
+    /// The customer's cart, locked, with one row per item priced from the catalogue (-1 when the product left it);
+    /// one row with null item columns for an empty cart.
+    struct LockedCart: PostgresPreparedStatement {
+        static let sql = """
+            SELECT c.status, i.sku, i.quantity, coalesce(p.price_cents, -1)
+            FROM orders.carts c
+            LEFT JOIN orders.cart_items i ON i.cart_id = c.id
+            LEFT JOIN orders.catalogue p ON p.sku = i.sku
+            WHERE c.id = $1 AND c.customer_id = $2
+            ORDER BY i.sku
+            FOR UPDATE OF c
+            """
+        typealias Row = (status: String, sku: String?, quantity: Int?, priceCents: Int)
+
+        var cartId: UUID
+        var customerId: UUID
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(cartId)
+            bindings.append(customerId)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String?, Int?, Int).self) }
+    }
+
+    /// Stores a pending order with its lines and closes its cart.
+    struct InsertOrder: PostgresPreparedStatement {
+        static let sql = """
+            WITH o AS (
+                INSERT INTO orders.orders (id, customer_id, cart_id, idempotency_key, status, total_cents, trace_id)
+                VALUES ($1, $2, $3, $4, 'pending', $5, $6)),
+            l AS (
+                INSERT INTO orders.order_lines (order_id, sku, quantity, price_cents)
+                SELECT $1, sku, quantity, price_cents
+                FROM unnest($7::text[], $8::int[], $9::bigint[]) AS l(sku, quantity, price_cents))
+            UPDATE orders.carts SET status = 'checked_out' WHERE id = $3
+            """
+        typealias Row = ()
+
+        var id: UUID
+        var cart: CartRecord
+        var idempotencyKey: String?
+        var totalCents: Int
+        var traceId: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 9)
+            bindings.append(id)
+            bindings.append(cart.customerId)
+            bindings.append(cart.id)
+            bindings.append(idempotencyKey)
+            bindings.append(totalCents)
+            bindings.append(traceId)
+            bindings.append(cart.items.map(\.sku))
+            bindings.append(cart.items.map(\.quantity))
+            bindings.append(cart.items.map(\.priceCents))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    /// Moves an order to a status if it is in one of `from`; a row when it was.
+    struct TransitionOrder: PostgresPreparedStatement {
+        static let sql = """
+            UPDATE orders.orders SET status = $1, reason = $2, updated_at = now()
+            WHERE id = $3 AND status = ANY($4::text[]) RETURNING 1
+            """
+        typealias Row = Int
+
+        var orderId: UUID
+        var from: [String]
+        var status: String
+        var reason: String?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(status)
+            bindings.append(reason)
+            bindings.append(orderId)
+            bindings.append(from)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+    }
+}

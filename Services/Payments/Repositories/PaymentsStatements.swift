@@ -1,0 +1,72 @@
+import Foundation
+import PostgresNIO
+
+/// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
+/// plans them on every call, which took as long as running them.
+enum PaymentsStatements {
+    /// Remembers what to charge for an order, once.
+    struct RecordIntent: PostgresPreparedStatement {
+        static let sql = """
+            INSERT INTO payments.intents (order_id, amount_cents, payment_token) VALUES ($1, $2, $3)
+            ON CONFLICT (order_id) DO NOTHING
+            """
+        typealias Row = ()
+
+        var orderId: UUID
+        var amountCents: Int
+        var token: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(orderId)
+            bindings.append(amountCents)
+            bindings.append(token)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    /// Whether the order has a payment, and its intent (null columns until `order.placed` was handled).
+    struct ChargeState: PostgresPreparedStatement {
+        static let sql = """
+            SELECT EXISTS (SELECT 1 FROM payments.payments WHERE order_id = $1), i.amount_cents, i.payment_token
+            FROM (SELECT 1) one LEFT JOIN payments.intents i ON i.order_id = $1
+            """
+        typealias Row = (Bool, Int?, String?)
+
+        var orderId: UUID
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(orderId)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((Bool, Int?, String?).self) }
+    }
+
+    /// Stores a payment.
+    struct InsertPayment: PostgresPreparedStatement {
+        static let sql = """
+            INSERT INTO payments.payments (id, order_id, amount_cents, status, charge_id, reason)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """
+        typealias Row = ()
+
+        var payment: PaymentRecord
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 6)
+            bindings.append(payment.id)
+            bindings.append(payment.orderId)
+            bindings.append(payment.amountCents)
+            bindings.append(payment.status)
+            bindings.append(payment.chargeId)
+            bindings.append(payment.reason)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+}
