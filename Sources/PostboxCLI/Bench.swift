@@ -25,11 +25,18 @@ struct BenchAll: AsyncParsableCommand {
         let bus = try BusBench.parse(json ? ["--json"] : [])
         try await bus.run()
         print("")
-        // The bus benchmark leaves gigabytes of written WAL and tables in the page cache; the system benchmark's
-        // commits would otherwise wait behind their write-back.
-        FileHandle.standardError.write(Data("… writing back what the bus benchmark left in the page cache\n".utf8))
-        sync()
         let system = try SystemBench.parse(json ? ["--json"] : [])
         try await system.run()
+    }
+}
+
+extension Bench {
+    /// Writes back what is waiting in the page cache before a benchmark starts.
+    ///
+    /// A release build or the bus benchmark leaves gigabytes of dirty pages that the kernel writes back about 30 s
+    /// later, in the middle of the next measurement, where every commit's flush waits behind it.
+    static func settleDisk(progress: (String) -> Void) {
+        progress("writing back the page cache before measuring")
+        sync()
     }
 }

@@ -38,6 +38,7 @@ struct BusBench: AsyncParsableCommand {
             FileHandle.standardError.write(Data("… \(line)\n".utf8))
         }
         let server: EmbeddedPostgres?
+        Bench.settleDisk(progress: progress)
         let target: DatabaseURL
         if let databaseURL {
             server = nil

@@ -55,6 +55,7 @@ struct SystemBench: AsyncParsableCommand {
         var statements: String?
 
         _ = try await ServiceBinaries.locate(build: true, note: progress)
+        Bench.settleDisk(progress: progress)
         // Start-up.
         progress("start-up: embedded PostgreSQL, the four services, scenario database clones")
         let started = ContinuousClock.now
