@@ -11,11 +11,14 @@ extension SubprocessOutputSequence {
 
 /// The lines of a child's output; see ``Subprocess/SubprocessOutputSequence/lines()``.
 public struct OutputLines: AsyncSequence, Sendable {
+    /// A line, without its line end.
     public typealias Element = String
+    /// Reading the child's output can fail.
     public typealias Failure = any Error
 
     let base: SubprocessOutputSequence
 
+    /// Starts reading; like the output it reads, the sequence can be iterated once.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator()) }
 
     /// Reads buffers and hands out the complete lines in them, keeping a partial last line for the next buffer.
@@ -26,6 +29,7 @@ public struct OutputLines: AsyncSequence, Sendable {
         var nextReady = 0
         var ended = false
 
+        /// The next line, or nil once the output has ended.
         public mutating func next() async throws -> String? {
             while true {
                 if nextReady < ready.count {
