@@ -33,31 +33,17 @@ struct OrdersRepository: Sendable {
     /// The customer's cart with its items priced from the catalogue (an item whose product left the catalogue
     /// has price -1), in one statement; `forUpdate` locks the cart row.
     func cart(id: UUID, customerId: UUID, forUpdate: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> CartRecord? {
+        let statement = OrdersStatements.Cart(cartId: id, customerId: customerId)
+        let rows =
+            forUpdate
+            ? try await connection.execute(OrdersStatements.LockedCart(cart: statement), logger: logger)
+            : try await connection.execute(statement, logger: logger)
         var cart: CartRecord?
-        func add(status: String, sku: String?, quantity: Int?, price: Int) {
-            if cart == nil { cart = CartRecord(id: id, customerId: customerId, status: status, items: []) }
-            if let sku, let quantity { cart?.items.append(OrderLine(sku: sku, quantity: quantity, priceCents: price)) }
-        }
-        if forUpdate {
-            let statement = OrdersStatements.LockedCart(cartId: id, customerId: customerId)
-            for try await row in try await connection.execute(statement, logger: logger) {
-                add(status: row.status, sku: row.sku, quantity: row.quantity, price: row.priceCents)
+        for try await row in rows {
+            if cart == nil { cart = CartRecord(id: id, customerId: customerId, status: row.status, items: []) }
+            if let sku = row.sku, let quantity = row.quantity {
+                cart?.items.append(OrderLine(sku: sku, quantity: quantity, priceCents: row.priceCents))
             }
-            return cart
-        }
-        let rows = try await connection.query(
-            """
-            SELECT c.status, i.sku, i.quantity, coalesce(p.price_cents, -1)
-            FROM orders.carts c
-            LEFT JOIN orders.cart_items i ON i.cart_id = c.id
-            LEFT JOIN orders.catalogue p ON p.sku = i.sku
-            WHERE c.id = \(id) AND c.customer_id = \(customerId)
-            ORDER BY i.sku
-            """,
-            logger: logger
-        )
-        for try await (status, sku, quantity, price) in rows.decode((String, String?, Int?, Int).self) {
-            add(status: status, sku: sku, quantity: quantity, price: price)
         }
         return cart
     }

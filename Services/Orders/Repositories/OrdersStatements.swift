@@ -21,9 +21,9 @@ enum OrdersStatements {
         func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
     }
 
-    /// The customer's cart, locked, with one row per item priced from the catalogue (-1 when the product left it);
-    /// one row with null item columns for an empty cart.
-    struct LockedCart: PostgresPreparedStatement {
+    /// The customer's cart with one row per item priced from the catalogue (-1 when the product left it); one row
+    /// with null item columns for an empty cart.
+    struct Cart: PostgresPreparedStatement {
         static let sql = """
             SELECT c.status, i.sku, i.quantity, coalesce(p.price_cents, -1)
             FROM orders.carts c
@@ -31,7 +31,6 @@ enum OrdersStatements {
             LEFT JOIN orders.catalogue p ON p.sku = i.sku
             WHERE c.id = $1 AND c.customer_id = $2
             ORDER BY i.sku
-            FOR UPDATE OF c
             """
         typealias Row = (status: String, sku: String?, quantity: Int?, priceCents: Int)
 
@@ -46,6 +45,17 @@ enum OrdersStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String?, Int?, Int).self) }
+    }
+
+    /// ``Cart`` with the cart row locked.
+    struct LockedCart: PostgresPreparedStatement {
+        static let sql = Cart.sql + "\nFOR UPDATE OF c"
+        typealias Row = Cart.Row
+
+        var cart: Cart
+
+        func makeBindings() throws -> PostgresBindings { try cart.makeBindings() }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try cart.decodeRow(row) }
     }
 
     /// Stores a pending order with its lines and closes its cart.
