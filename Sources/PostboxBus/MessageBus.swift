@@ -44,11 +44,9 @@ public final class MessageBus: Service, Sendable {
         self.logger = logger
         self.listener = BusListener(
             client: client, dedicatedConnection: configuration.listenerConnection,
-            channel: configuration.notificationChannel, logger: logger
+            channelPrefix: configuration.notificationChannel, logger: logger
         )
-        self.notifier = Notifier(
-            client: client, channel: configuration.notificationChannel, listener: listener, logger: logger
-        )
+        self.notifier = Notifier(client: client, listener: listener, logger: logger)
         self.store = DeliveryStore(client: client, logger: logger)
     }
 
