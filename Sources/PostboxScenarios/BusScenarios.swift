@@ -32,7 +32,7 @@ enum BusScenarios {
         for (subscription, type) in [("inventory", "order.placed"), ("payments", "stock.reserved"), ("inventory", "payment.captured")] {
             try context.expect(try await system.handledCount(subscription, type: type) == 1, "\(subscription) handled \(type) once")
         }
-        try context.expect(try await context.stock() == (8, 0), "stock taken once")
+        try await context.expectStock((8, 0), "stock taken once")
         try context.expect(try await context.charges(for: id) == 1, "one charge")
     }
 

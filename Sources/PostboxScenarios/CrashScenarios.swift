@@ -78,7 +78,7 @@ enum CrashScenarios {
         )
         try await context.system.restart("inventory")
         try await context.shop.waitFor(id, customer: customer, status: "confirmed")
-        try context.expect(try await context.stock() == (8, 0), "stock taken once")
+        try await context.expectStock((8, 0), "stock taken once")
     }
 
     static let ordersCrashAfterCommit = Scenario(
@@ -124,7 +124,7 @@ enum CrashScenarios {
         try await context.shop.waitFor(id, customer: customer, status: "cancelled")
         let refunds = try await context.system.scalar("SELECT count(*)::int FROM payment_gateway.refunds", as: Int.self)
         try context.expect(refunds == 1, "refunds \(refunds ?? 0)")
-        try context.expect(try await context.stock() == (10, 0), "stock back")
+        try await context.expectStock((10, 0), "stock back")
     }
 
     static let pausedPastLease = Scenario(

@@ -33,8 +33,7 @@ enum FlowScenarios {
         try await context.shop.waitFor(accepted.orderId, customer: customer, status: "confirmed")
         let order = try await context.shop.order(accepted.orderId, customer: customer)
         try context.expect(order.totalCents == 2500, "total \(order.totalCents)")
-        let stock = try await context.stock()
-        try context.expect(stock == (8, 0), "stock \(stock)")
+        try await context.expectStock((8, 0), "stock taken")
         let payment = try await context.system.scalar(
             "SELECT status || ' ' || amount_cents FROM payments.payments WHERE order_id = \(accepted.orderId)", as: String.self
         )
@@ -58,7 +57,7 @@ enum FlowScenarios {
         let order = try await context.shop.order(id, customer: customer)
         try context.expect(order.reason?.contains("out of stock: mug") == true, "reason \(order.reason ?? "none")")
         try context.expect(try await context.charges(for: id) == 0, "no charge")
-        try context.expect(try await context.stock() == (2, 0), "stock untouched")
+        try await context.expectStock((2, 0), "stock untouched")
     }
 
     static let declined = Scenario(
@@ -74,7 +73,7 @@ enum FlowScenarios {
         let (id, customer) = try await context.order(quantity: 2, paymentToken: "tok_decline", expecting: "cancelled")
         let order = try await context.shop.order(id, customer: customer)
         try context.expect(order.reason == "payment failed: declined", "reason \(order.reason ?? "none")")
-        try context.expect(try await context.stock() == (10, 0), "stock released")
+        try await context.expectStock((10, 0), "stock released")
         let status = try await context.system.scalar("SELECT status FROM payment_gateway.charges WHERE reference = \(id.uuidString)", as: String.self)
         try context.expect(status == "declined", "ledger \(status ?? "none")")
     }
@@ -90,12 +89,12 @@ enum FlowScenarios {
     ) { context in
         try await context.standardSystem()
         let (id, customer) = try await context.order(quantity: 2, expecting: "confirmed")
-        try context.expect(try await context.stock() == (8, 0), "stock taken")
+        try await context.expectStock((8, 0), "stock taken")
         let first = try await context.shop.cancel(id, customer: customer)
         try context.expect(first.status == 202, "cancel answered \(first.status)")
         _ = try await context.shop.cancel(id, customer: customer)
         try await context.shop.waitFor(id, customer: customer, status: "cancelled")
-        try context.expect(try await context.stock() == (10, 0), "stock back")
+        try await context.expectStock((10, 0), "stock back")
         let refunded = try await context.system.scalar(
             "SELECT coalesce(sum(r.amount_cents), 0)::int FROM payment_gateway.refunds r JOIN payment_gateway.charges c ON c.id = r.charge_id WHERE c.reference = \(id.uuidString)",
             as: Int.self
@@ -138,7 +137,7 @@ enum FlowScenarios {
         var statuses: [String: Int] = [:]
         for (id, customer) in ids { statuses[try await shop.order(id, customer: customer).status, default: 0] += 1 }
         try context.expect(statuses == ["confirmed": 1, "rejected": 19], "outcomes \(statuses)")
-        try context.expect(try await context.stock() == (0, 0), "stock")
+        try await context.expectStock((0, 0), "stock")
         try context.expect(try await context.system.scalar("SELECT count(*)::int FROM payment_gateway.charges", as: Int.self) == 1, "one charge")
     }
 

@@ -76,7 +76,7 @@ enum IncrementalScenarios {
         }
         try await context.shop.product("mug", priceCents: 1250, stock: 10)
         try await context.order(quantity: 3, expecting: "confirmed")
-        try context.expect(try await context.stock() == (7, 0), "stock taken")
+        try await context.expectStock((7, 0), "stock taken")
         try context.expect(try await context.system.handledCount("payments", type: StockReserved.eventType) == 1, "the stand-in handled it once")
     }
 }

@@ -97,7 +97,7 @@ enum InfrastructureScenarios {
         try context.system.network("inventory", .pass)
         try context.system.resetConnections("inventory")
         try await context.shop.waitFor(id, customer: customer, status: "confirmed", timeout: .seconds(45))
-        try context.expect(try await context.stock() == (8, 0), "stock taken once")
+        try await context.expectStock((8, 0), "stock taken once")
     }
 
     static let oneWayCut = Scenario(

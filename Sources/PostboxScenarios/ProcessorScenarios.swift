@@ -75,7 +75,7 @@ enum ProcessorScenarios {
         let (id, customer) = try await context.order(expecting: "cancelled", timeout: .seconds(60))
         let order = try await context.shop.order(id, customer: customer)
         try context.expect(order.reason == "payment failed: processor-unavailable", "reason \(order.reason ?? "none")")
-        try context.expect(try await context.stock() == (10, 0), "stock released")
+        try await context.expectStock((10, 0), "stock released")
         try context.expect(try await context.charges(for: id) == 0, "no charge")
         try await context.shop.clearGatewayFaults()
         try await context.order(expecting: "confirmed")
@@ -101,6 +101,6 @@ enum ProcessorScenarios {
             as: Int.self
         )
         try context.expect(refunds == 1, "refunds \(refunds ?? 0)")
-        try context.expect(try await context.stock() == (10, 0), "stock back")
+        try await context.expectStock((10, 0), "stock back")
     }
 }

@@ -49,4 +49,22 @@ extension ScenarioContext {
         let product = try await shop.product(sku)
         return (product.onHand, product.reserved)
     }
+
+    /// Waits until a product's on-hand and reserved counts are `expected`, and fails naming `what` and the counts
+    /// last seen if they are not within `timeout`. An order's final status is set by orders while inventory handles
+    /// the same event on its own, so stock is checked with a deadline, never at the moment the status changes.
+    public func expectStock(
+        _ expected: (onHand: Int, reserved: Int), _ what: String, sku: String = "mug", timeout: Duration = .seconds(30)
+    ) async throws {
+        var last: (onHand: Int, reserved: Int)?
+        do {
+            try await eventually(what, timeout: timeout) {
+                let seen = try await stock(sku)
+                last = seen
+                return seen == expected
+            }
+        } catch is WaitTimedOut {
+            throw ScenarioFailure("\(what): stock \(last.map { "\($0)" } ?? "unreadable"), expected \(expected)")
+        }
+    }
 }
