@@ -4,8 +4,7 @@ public import PostgresNIO
 extension MessageBus {
     /// Settings shared by every consumer and publisher of one ``MessageBus``.
     public struct Configuration: Sendable {
-        /// The prefix of the LISTEN/NOTIFY channels for wake-ups, one per topic (`postbox_bus.order.placed`); the
-        /// same for every process on one database. A plain name (letters, digits, `_`) of at most 40 bytes.
+        /// The LISTEN/NOTIFY channel for wake-ups; the same for every process on one database.
         public var notificationChannel: String
         /// Names this process in leases and in the handled history (`nil`: host name and pid).
         public var instanceName: String

@@ -44,9 +44,11 @@ public final class MessageBus: Service, Sendable {
         self.logger = logger
         self.listener = BusListener(
             client: client, dedicatedConnection: configuration.listenerConnection,
-            channelPrefix: configuration.notificationChannel, logger: logger
+            channel: configuration.notificationChannel, logger: logger
         )
-        self.notifier = Notifier(client: client, listener: listener, logger: logger)
+        self.notifier = Notifier(
+            client: client, channel: configuration.notificationChannel, listener: listener, logger: logger
+        )
         self.store = DeliveryStore(client: client, logger: logger)
     }
 

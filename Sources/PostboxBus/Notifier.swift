@@ -5,18 +5,19 @@ import Synchronization
 /// Sends the "something was published on these topics" wake-ups, after commit and coalesced.
 ///
 /// PostgreSQL serialises the commits of transactions that NOTIFY, so the publishing transaction never does.
-/// Instead the topics are collected here and sent in one `pg_notify` statement of its own, each on its topic's
-/// channel (``NotificationChannel``); while one is in flight, further topics pile up and go in the next. Consumers in
-/// this process are woken at once, directly.
+/// Instead the topics are collected here and sent in one `pg_notify` statement of its own; while one is in
+/// flight, further topics pile up and go in the next. Consumers in this process are woken at once, directly.
 final class Notifier: Sendable {
     private let pending = Mutex<Set<String>>([])
     private let wake = WakeSignal()
     private let client: PostgresClient
+    private let channel: String
     private let listener: BusListener
     private let logger: Logger
 
-    init(client: PostgresClient, listener: BusListener, logger: Logger) {
+    init(client: PostgresClient, channel: String, listener: BusListener, logger: Logger) {
         self.client = client
+        self.channel = channel
         self.listener = listener
         self.logger = logger
     }
@@ -40,10 +41,9 @@ final class Notifier: Sendable {
                 // A notifying transaction gets a transaction id and so a commit record; committing it
                 // asynchronously spares a WAL flush per notification (a hint lost in a server crash costs
                 // nothing: consumers look at the table after every reconnect).
-                let channels = topics.map { listener.channel(for: $0) }
                 try await client.execute(
                     """
-                    SELECT pg_notify(channel, topic) FROM unnest(\(channels)::text[], \(topics)::text[]) AS n(channel, topic),
+                    SELECT pg_notify(\(channel), topic) FROM unnest(\(topics)::text[]) AS topic,
                         set_config('synchronous_commit', 'off', true)
                     """,
                     logger: logger
