@@ -24,6 +24,8 @@ final class BusListener: Sendable {
     private let logger: Logger
     /// Times the LISTEN connection was (re)established; exposed for tests and diagnostics.
     let connectCount = Atomic<Int>(0)
+    /// Notifications received; exposed for tests and diagnostics.
+    let notificationsReceived = Atomic<Int>(0)
 
     init(client: PostgresClient, dedicatedConnection: PostgresConnection.Configuration?, channel: String, logger: Logger) {
         self.client = client
@@ -91,6 +93,7 @@ final class BusListener: Sendable {
             connectCount.add(1, ordering: .relaxed)
             wakeAll()
             for try await notification in notifications {
+                notificationsReceived.add(1, ordering: .relaxed)
                 wakeLocal(topics: [notification.payload])
             }
         }

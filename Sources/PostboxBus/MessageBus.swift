@@ -47,7 +47,8 @@ public final class MessageBus: Service, Sendable {
             channel: configuration.notificationChannel, logger: logger
         )
         self.notifier = Notifier(
-            client: client, channel: configuration.notificationChannel, listener: listener, logger: logger
+            client: client, channel: configuration.notificationChannel,
+            interval: configuration.notificationInterval, listener: listener, logger: logger
         )
         self.store = DeliveryStore(client: client, logger: logger)
     }

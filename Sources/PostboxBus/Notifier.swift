@@ -6,18 +6,21 @@ import Synchronization
 ///
 /// PostgreSQL serialises the commits of transactions that NOTIFY, so the publishing transaction never does.
 /// Instead the topics are collected here and sent in one `pg_notify` statement of its own; while one is in
-/// flight, further topics pile up and go in the next. Consumers in this process are woken at once, directly.
+/// flight, and for ``MessageBus/Configuration/notificationInterval`` after it, further topics pile up and go in the
+/// next. Consumers in this process are woken at once, directly.
 final class Notifier: Sendable {
     private let pending = Mutex<Set<String>>([])
     private let wake = WakeSignal()
     private let client: PostgresClient
     private let channel: String
     private let listener: BusListener
+    private let interval: Duration
     private let logger: Logger
 
-    init(client: PostgresClient, channel: String, listener: BusListener, logger: Logger) {
+    init(client: PostgresClient, channel: String, interval: Duration, listener: BusListener, logger: Logger) {
         self.client = client
         self.channel = channel
+        self.interval = interval
         self.listener = listener
         self.logger = logger
     }
@@ -52,6 +55,9 @@ final class Notifier: Sendable {
                 // A lost wake-up only delays consumers until their next poll.
                 logger.debug("bus notification failed", metadata: ["error": "\(String(reflecting: error))"])
             }
+            // Each notification costs a statement here and a wake-up in every listening process: a busy publisher
+            // sends at most one per interval. One that publishes less often is never held back.
+            if interval > .zero { try? await Task.sleep(for: interval) }
         }
     }
 }

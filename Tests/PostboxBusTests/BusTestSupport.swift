@@ -81,12 +81,15 @@ struct BusHarness: Sendable {
 
     /// A second client and bus on the same database, as another process would have.
     func withOtherProcess<Result: Sendable>(
-        runBus: Bool = true, _ body: (MessageBus) async throws -> Result
+        runBus: Bool = true, notificationInterval: Duration = .milliseconds(3), _ body: (MessageBus) async throws -> Result
     ) async throws -> Result {
         let client = PostgresClient(configuration: server.configuration(database: database), backgroundLogger: testLogger)
         let bus = MessageBus(
             client: client,
-            configuration: .init(instanceName: "other", listenerConnection: server.connectionConfiguration(database: database)),
+            configuration: .init(
+                notificationInterval: notificationInterval, instanceName: "other",
+                listenerConnection: server.connectionConfiguration(database: database)
+            ),
             logger: testLogger
         )
         return try await withThrowingTaskGroup(of: Void.self) { group in

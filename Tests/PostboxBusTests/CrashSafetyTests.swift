@@ -101,6 +101,26 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test func aBurstOfCommitsSendsOneNotificationPerIntervalAndTheLastIsNotLost() async throws {
+        try await withBus { harness in
+            let subscription = fastSubscription("burst", pollInterval: .seconds(600))
+            let consumer = harness.recordingConsumer(subscription)
+            try await harness.bus.register(subscription)
+            try await harness.running([consumer]) {
+                try await waitUntilListeningAndIdle(harness, subscription: "burst")
+                let before = harness.bus.listener.notificationsReceived.load(ordering: .relaxed)
+                try await harness.withOtherProcess(notificationInterval: .seconds(3)) { other in
+                    for sequence in 1...20 { try await other.publish(try EventEnvelope(TestEvent(sequence: sequence))) }
+                    // Only notifications wake the consumer (its poll interval is far longer than the test), so the
+                    // last events are handled only if the burst's last notification is sent after the interval.
+                    try await eventually("all handled", timeout: .seconds(30)) { try await harness.effectCount() == 20 }
+                }
+                let received = harness.bus.listener.notificationsReceived.load(ordering: .relaxed) - before
+                #expect(received >= 1 && received <= 3, "\(received) notifications for 20 commits")
+            }
+        }
+    }
+
     @Test func aListenerWhoseConnectionIsTerminatedReconnectsAndMissesNothing() async throws {
         try await withBus { harness in
             let subscription = fastSubscription("reconnecting", pollInterval: .seconds(600))
