@@ -204,6 +204,10 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
+            name: "PostboxHarnessTests",
+            dependencies: ["PostboxHarness"]
+        ),
+        .testTarget(
             name: "ScenarioTests",
             dependencies: ["PostboxScenarios"]
         ),

@@ -3,6 +3,7 @@ import EmbeddedPostgres
 import Foundation
 import Histogram
 import Logging
+import PostboxHarness
 import PostboxScenarios
 import PostgresNIO
 
@@ -53,6 +54,7 @@ struct SystemBench: AsyncParsableCommand {
         let progress: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("… \($0)\n".utf8)) }
         var figures: [Figure] = []
         var statements: String?
+        var cpu: CPUPerOrder?
 
         _ = try await ServiceBinaries.locate(build: true, note: progress)
         Bench.settleDisk(progress: progress)
@@ -88,6 +90,7 @@ struct SystemBench: AsyncParsableCommand {
                 server: server, workload: workload, rate: rate, seconds: duration, instances: 1, progress: progress
             )
             figures += steady.figures(prefix: "flow @\(rate)/s", targets: true)
+            cpu = steady.cpu
             if statementStats {
                 statements = try await StatementStats.table(on: server, per: steady.placed, perName: "order", logger: logger)
             }
@@ -126,8 +129,16 @@ struct SystemBench: AsyncParsableCommand {
         }
         try await server.stop()
         if json {
-            struct Output: Codable { var date: Date; var machine: String; var workload: String; var figures: [Figure] }
-            print(try prettyJSON(Output(date: Date(), machine: machine, workload: workload.description, figures: figures)))
+            struct Output: Codable {
+                var date: Date
+                var machine: String
+                var workload: String
+                var figures: [Figure]
+                var cpuPerOrder: CPUPerOrder?
+            }
+            print(try prettyJSON(Output(
+                date: Date(), machine: machine, workload: workload.description, figures: figures, cpuPerOrder: cpu
+            )))
             return
         }
         print("postbox bench system — \(ISO8601DateFormatter().string(from: Date()))")
@@ -138,6 +149,7 @@ struct SystemBench: AsyncParsableCommand {
         for figure in figures {
             print(column(figure.name, 58) + column(figure.value, 14) + column(figure.target, 12) + (figure.met.map { $0 ? "yes" : "NO" } ?? "-"))
         }
+        if let cpu { print("\nflow @\(rate)/s, while firing: \(cpu.summary)") }
         if let statements { print("\n" + statements) }
     }
 }
@@ -148,6 +160,8 @@ struct FlowRun {
     var achievedRate: Double
     var confirmed: Int
     var placed: Int
+    /// CPU time each process used while the checkouts were fired, per order; nil without `/proc`.
+    var cpu: CPUPerOrder?
 
     var p99: UInt64 { histogram.valueAtPercentile(99) }
 
@@ -197,6 +211,7 @@ struct FlowRun {
                 for try await cart in group { carts.append(cart) }
             }
             progress("firing \(total) checkouts at \(rate)/s")
+            let cpuBefore = CPUPerOrder.sample(system: system, server: server)
             let start = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, (cart, customer)) in carts.enumerated() {
@@ -206,6 +221,10 @@ struct FlowRun {
                 }
                 try await group.waitForAll()
             }
+            let cpu = CPUPerOrder(
+                before: cpuBefore, after: CPUPerOrder.sample(system: system, server: server),
+                wall: ContinuousClock.now - start, orders: total
+            )
             try await system.quiesce(timeout: .seconds(300))
             var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
             let (first, last, confirmed) = try await system.withDatabase { db in
@@ -229,7 +248,10 @@ struct FlowRun {
             await system.shutdown()
             await system.dropDatabase()
             let span = max(last - first, 0.001)
-            return FlowRun(histogram: histogram, achievedRate: Double(max(confirmed - 1, 1)) / span, confirmed: confirmed, placed: total)
+            return FlowRun(
+                histogram: histogram, achievedRate: Double(max(confirmed - 1, 1)) / span, confirmed: confirmed,
+                placed: total, cpu: cpu
+            )
         } catch {
             await system.shutdown()
             throw error
@@ -247,7 +269,12 @@ struct FlowRun {
             .init(name: "\(prefix): p90", value: ms(micros: p90), target: "-", met: nil),
             .init(name: "\(prefix): p99", value: ms(micros: p99), target: targets ? "< 100 ms" : "-", met: targets ? p99 < 100_000 : nil),
             .init(name: "\(prefix): max", value: ms(micros: histogram.maxRecorded), target: "-", met: nil),
-        ]
+        ] + (cpu.map { cpu in
+            [
+                .init(name: "\(prefix): CPU per order, all processes", value: String(format: "%.1f ms", cpu.totalMilliseconds), target: "-", met: nil),
+                .init(name: "\(prefix): cores busy", value: String(format: "%.0f%% of %d", cpu.busyShare * 100, cpu.cores), target: "-", met: nil),
+            ]
+        } ?? [])
     }
 }
 
