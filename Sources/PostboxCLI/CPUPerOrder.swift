@@ -36,7 +36,7 @@ struct CPUPerOrder: Codable {
         var order: [String] = []
         for (name, end) in after {
             guard let begin = start[name] else { continue }
-            milliseconds[name] = (end - begin).milliseconds / Double(max(orders, 1))
+            milliseconds[name] = (end - begin).seconds * 1000 / Double(max(orders, 1))
             order.append(name)
         }
         guard !order.isEmpty else { return nil }
@@ -44,18 +44,12 @@ struct CPUPerOrder: Codable {
         self.order = order
         self.cores = ProcessInfo.processInfo.activeProcessorCount
         let used = milliseconds.values.reduce(0, +) * Double(orders)
-        self.busyShare = used / max(wall.milliseconds * Double(cores), 1)
+        self.busyShare = used / max(wall.seconds * 1000 * Double(cores), 1)
     }
 
     /// One line: total, then each process.
     var summary: String {
         String(format: "%.1f ms of CPU per order (%.0f%% of %d cores): ", totalMilliseconds, busyShare * 100, cores)
             + order.map { "\($0) " + String(format: "%.1f", milliseconds[$0] ?? 0) }.joined(separator: ", ")
-    }
-}
-
-extension Duration {
-    fileprivate var milliseconds: Double {
-        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
     }
 }
