@@ -13,6 +13,7 @@ struct StockHandler: Sendable {
     static let subscription = Subscription(
         name: "inventory",
         topics: [OrderPlaced.eventType, PaymentCaptured.eventType, PaymentFailed.eventType, PaymentRefunded.eventType],
+        concurrency: Subscription.serviceConcurrency,
         drainTimeout: .seconds(5)
     )
 

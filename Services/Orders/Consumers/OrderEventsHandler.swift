@@ -15,6 +15,7 @@ struct OrderEventsHandler: Sendable {
             ProductUpserted.eventType, StockRejected.eventType, PaymentCaptured.eventType, PaymentFailed.eventType,
             PaymentRefunded.eventType,
         ],
+        concurrency: Subscription.serviceConcurrency,
         drainTimeout: .seconds(5)
     )
 

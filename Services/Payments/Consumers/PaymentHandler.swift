@@ -15,6 +15,7 @@ struct PaymentHandler: Sendable {
     static let subscription = Subscription(
         name: "payments",
         topics: [OrderPlaced.eventType, StockReserved.eventType, OrderCancellationRequested.eventType],
+        concurrency: Subscription.serviceConcurrency,
         maxAttempts: 5,
         drainTimeout: .seconds(5)
     )
