@@ -1,66 +1,95 @@
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A one-waiter wake-up flag: `signal()` wakes the waiter, or the next `wait` if nobody waits yet.
 ///
 /// Signals coalesce: ten signals before a wait wake it once. Used to wake a consumer loop on a notification,
 /// on a finished handler, or on shutdown, without polling.
+///
+/// A wait is one continuation and one timer on an event loop. (Racing a `Task.sleep` against the signal in a task
+/// group, as it first did, cost two child tasks and a Dispatch timer per wait, and a busy consumer waits after
+/// almost every claim.)
 final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
+        var timer: Scheduled<Void>?
+        /// Counts waits, so that a timer firing late cannot end a later wait.
+        var wait: UInt64 = 0
     }
 
     private let state = Mutex(State())
+    private let timers: any EventLoop
+
+    /// - Parameter timers: Where wait timeouts are scheduled.
+    init(timers: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()) {
+        self.timers = timers
+    }
 
     func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
+        let (waiter, timer) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Scheduled<Void>?) in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return (nil, nil)
             }
-            state.pending = true
-            return nil
+            defer {
+                state.waiter = nil
+                state.timer = nil
+            }
+            return (waiter, state.timer)
         }
+        timer?.cancel()
         waiter?.resume()
     }
 
     /// Returns when signalled (at once if a signal is pending), when `timeout` passes, or when cancelled.
     func wait(timeout: Duration) async {
-        if consumePending() { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForSignal() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
-    private func consumePending() -> Bool {
-        state.withLock { state in
-            defer { state.pending = false }
-            return state.pending
-        }
-    }
-
-    private func waitForSignal() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
+                let wait = state.withLock { state -> UInt64? in
                     if state.pending || Task.isCancelled {
                         state.pending = false
-                        return true
+                        return nil
                     }
+                    state.wait &+= 1
                     state.waiter = continuation
-                    return false
+                    return state.wait
                 }
-                if resumeNow { continuation.resume() }
+                guard let wait else { return continuation.resume() }
+                let timer = timers.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { self.endWait(wait) }
+                let stillWaiting = state.withLock { state -> Bool in
+                    guard state.wait == wait, state.waiter != nil else { return false }
+                    state.timer = timer
+                    return true
+                }
+                if !stillWaiting { timer.cancel() }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
+            endWait(nil)
         }
+    }
+
+    /// Ends the current wait (only wait number `wait`, if given) without leaving a signal pending.
+    private func endWait(_ wait: UInt64?) {
+        let (waiter, timer) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Scheduled<Void>?) in
+            guard wait == nil || state.wait == wait, let waiter = state.waiter else { return (nil, nil) }
+            defer {
+                state.waiter = nil
+                state.timer = nil
+            }
+            return (waiter, state.timer)
+        }
+        timer?.cancel()
+        waiter?.resume()
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating.
+    fileprivate var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : whole &+ attoseconds / 1_000_000_000
     }
 }
