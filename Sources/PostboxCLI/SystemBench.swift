@@ -29,6 +29,8 @@ struct SystemBench: AsyncParsableCommand {
     var json = false
     @Flag(help: "After the steady run, print the statements that cost PostgreSQL most (pg_stat_statements), per order.")
     var statementStats = false
+    @Flag(help: "Do not run `swift build` first, even from a package checkout.")
+    var noBuild = false
 
     func validate() throws {
         guard (1...2000).contains(rate) else { throw ValidationError("--rate must be between 1 and 2000") }
@@ -55,8 +57,9 @@ struct SystemBench: AsyncParsableCommand {
         var figures: [Figure] = []
         var statements: String?
         var cpu: CPUPerOrder?
+        var breakdown: FlowBreakdown?
 
-        _ = try await ServiceBinaries.locate(build: true, note: progress)
+        _ = try await ServiceBinaries.locate(build: !noBuild, note: progress)
         Bench.settleDisk(progress: progress)
         // Start-up.
         progress("start-up: embedded PostgreSQL, the four services, scenario database clones")
@@ -91,6 +94,7 @@ struct SystemBench: AsyncParsableCommand {
             )
             figures += steady.figures(prefix: "flow @\(rate)/s", targets: true)
             cpu = steady.cpu
+            breakdown = steady.breakdown
             if statementStats {
                 statements = try await StatementStats.table(on: server, per: steady.placed, perName: "order", logger: logger)
             }
@@ -135,9 +139,11 @@ struct SystemBench: AsyncParsableCommand {
                 var workload: String
                 var figures: [Figure]
                 var cpuPerOrder: CPUPerOrder?
+                var breakdown: FlowBreakdown?
             }
             print(try prettyJSON(Output(
-                date: Date(), machine: machine, workload: workload.description, figures: figures, cpuPerOrder: cpu
+                date: Date(), machine: machine, workload: workload.description, figures: figures, cpuPerOrder: cpu,
+                breakdown: breakdown
             )))
             return
         }
@@ -150,6 +156,7 @@ struct SystemBench: AsyncParsableCommand {
             print(column(figure.name, 58) + column(figure.value, 14) + column(figure.target, 12) + (figure.met.map { $0 ? "yes" : "NO" } ?? "-"))
         }
         if let cpu { print("\nflow @\(rate)/s, while firing: \(cpu.summary)") }
+        if let breakdown { print("\nflow @\(rate)/s, " + breakdown.summary) }
         if let statements { print("\n" + statements) }
     }
 }
@@ -162,6 +169,8 @@ struct FlowRun {
     var placed: Int
     /// CPU time each process used while the checkouts were fired, per order; nil without `/proc`.
     var cpu: CPUPerOrder?
+    /// Each subscription's event waits and when the slow orders came.
+    var breakdown: FlowBreakdown
 
     var p99: UInt64 { histogram.valueAtPercentile(99) }
 
@@ -245,12 +254,15 @@ struct FlowRun {
                 }
                 return (first, last, confirmed)
             }
+            let breakdown = try await system.withDatabase { db in
+                try await FlowBreakdown.read(on: db, since: first - 0.001, logger: Logger(label: "postbox.bench"))
+            }
             await system.shutdown()
             await system.dropDatabase()
             let span = max(last - first, 0.001)
             return FlowRun(
                 histogram: histogram, achievedRate: Double(max(confirmed - 1, 1)) / span, confirmed: confirmed,
-                placed: total, cpu: cpu
+                placed: total, cpu: cpu, breakdown: breakdown
             )
         } catch {
             await system.shutdown()

@@ -1,0 +1,100 @@
+import Foundation
+import Histogram
+import Logging
+import PostgresNIO
+
+/// Where an order-flow run's latency came from: how long each subscription's events waited, and in which seconds
+/// the slow orders fell.
+///
+/// A wait runs from the start of the publishing transaction to the start of the handling one (`published_at` to
+/// `handled_at`, both PostgreSQL's `now()`), so it includes the publisher's commit, the wake-up, the claim and any
+/// queueing in the consumer. One subscription far behind the others is a consumer short of capacity; all of them
+/// behind together is a machine short of CPU.
+struct FlowBreakdown: Codable {
+    /// The waits of one subscription for one event type, in milliseconds.
+    struct Wait: Codable {
+        var subscription: String
+        var eventType: String
+        var events: Int
+        var p50: Double
+        var p99: Double
+        var max: Double
+    }
+
+    var waits: [Wait]
+    /// Orders over 100 ms, and how many of the run's seconds (counted from the first checkout) held one.
+    var slowOrders: Int
+    var slowSeconds: Int
+    var seconds: Int
+    /// The second with the most slow orders (from the first checkout), and how many it held.
+    var worstSecond: Int?
+    var worstSecondSlowOrders: Int
+
+    /// Reads the breakdown of the orders placed since `since` (PostgreSQL's clock, seconds since 1970).
+    static func read(on connection: PostgresConnection, since: Double, logger: Logger) async throws -> FlowBreakdown {
+        var histograms: [String: (String, String, Histogram<UInt64>)] = [:]
+        for try await (subscription, type, micros) in try await connection.query(
+            """
+            SELECT h.subscription, e.type, (extract(epoch FROM h.handled_at - e.published_at) * 1000000)::bigint
+            FROM bus.handled h JOIN bus.events e ON e.id = h.event_id
+            WHERE e.published_at >= to_timestamp(\(since))
+            """,
+            logger: logger
+        ).decode((String, String, Int).self) {
+            let key = subscription + "\u{0}" + type
+            var entry =
+                histograms[key]
+                ?? (subscription, type, Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three))
+            _ = entry.2.record(UInt64(max(micros, 1)))
+            histograms[key] = entry
+        }
+        let waits = histograms.values.map { subscription, type, histogram in
+            Wait(
+                subscription: subscription,
+                eventType: type,
+                events: Int(histogram.totalCount),
+                p50: Double(histogram.valueAtPercentile(50)) / 1000,
+                p99: Double(histogram.valueAtPercentile(99)) / 1000,
+                max: Double(histogram.maxRecorded) / 1000
+            )
+        }.sorted { ($0.subscription, $0.eventType) < ($1.subscription, $1.eventType) }
+
+        var slowBySecond: [Int: Int] = [:]
+        var seconds = 0
+        for try await (second, slow) in try await connection.query(
+            """
+            SELECT floor(extract(epoch FROM created_at) - \(since))::int,
+                count(*) FILTER (WHERE updated_at - created_at > interval '100 milliseconds')::int
+            FROM orders.orders WHERE created_at >= to_timestamp(\(since)) GROUP BY 1
+            """,
+            logger: logger
+        ).decode((Int, Int).self) {
+            seconds += 1
+            if slow > 0 { slowBySecond[second] = slow }
+        }
+        let worst = slowBySecond.max { ($0.value, -$0.key) < ($1.value, -$1.key) }
+        return FlowBreakdown(
+            waits: waits,
+            slowOrders: slowBySecond.values.reduce(0, +),
+            slowSeconds: slowBySecond.count,
+            seconds: seconds,
+            worstSecond: worst?.key,
+            worstSecondSlowOrders: worst?.value ?? 0
+        )
+    }
+
+    /// The breakdown as text, one subscription per line.
+    var summary: String {
+        var lines = ["event waits, publish → handling transaction (ms):"]
+        for wait in waits {
+            lines.append(
+                "  " + "\(wait.subscription) ← \(wait.eventType)".padding(toLength: 36, withPad: " ", startingAt: 0)
+                    + String(format: "p50 %6.1f   p99 %6.1f   max %6.1f   (%d events)", wait.p50, wait.p99, wait.max, wait.events)
+            )
+        }
+        var slow = "orders over 100 ms: \(slowOrders), in \(slowSeconds) of \(seconds) seconds"
+        if let worstSecond { slow += "; the worst was second \(worstSecond) with \(worstSecondSlowOrders)" }
+        lines.append(slow)
+        return lines.joined(separator: "\n")
+    }
+}
