@@ -28,19 +28,7 @@ final class WakeSignal: Sendable {
     }
 
     func signal() {
-        let (waiter, timer) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Scheduled<Void>?) in
-            guard let waiter = state.waiter else {
-                state.pending = true
-                return (nil, nil)
-            }
-            defer {
-                state.waiter = nil
-                state.timer = nil
-            }
-            return (waiter, state.timer)
-        }
-        timer?.cancel()
-        waiter?.resume()
+        endWait(nil, pendingIfNobodyWaits: true)
     }
 
     /// Returns when signalled (at once if a signal is pending), when `timeout` passes, or when cancelled.
@@ -70,10 +58,14 @@ final class WakeSignal: Sendable {
         }
     }
 
-    /// Ends the current wait (only wait number `wait`, if given) without leaving a signal pending.
-    private func endWait(_ wait: UInt64?) {
+    /// Ends the current wait (only wait number `wait`, if given); with nobody waiting, leaves a signal for the next
+    /// wait if asked to.
+    private func endWait(_ wait: UInt64?, pendingIfNobodyWaits: Bool = false) {
         let (waiter, timer) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Scheduled<Void>?) in
-            guard wait == nil || state.wait == wait, let waiter = state.waiter else { return (nil, nil) }
+            guard wait == nil || state.wait == wait, let waiter = state.waiter else {
+                if pendingIfNobodyWaits { state.pending = true }
+                return (nil, nil)
+            }
             defer {
                 state.waiter = nil
                 state.timer = nil
