@@ -42,8 +42,11 @@ struct OrderFlowTests {
             }
             let order = try await HTTP.call(.GET, "\(system.url("orders"))/orders/\(accepted.orderId)", headers: auth).decode(Order.self)
             #expect(order.totalCents == 2500)
-            let product = try await HTTP.call(.GET, "\(system.url("inventory"))/products/mug").decode(Product.self)
-            #expect((product.onHand, product.reserved, product.available) == (3, 0, 3))
+            // Inventory settles the same payment.captured that confirmed the order, in its own time.
+            try await eventually("inventory took the two mugs from its stock") {
+                let product = try await HTTP.call(.GET, "\(system.url("inventory"))/products/mug").decode(Product.self)
+                return (product.onHand, product.reserved, product.available) == (3, 0, 3)
+            }
             let payments = try await HTTP.call(.GET, "\(system.url("payments"))/payments?orderId=\(accepted.orderId)").decode([Payment].self)
             #expect(payments.map(\.status) == ["captured"])
             #expect(payments.map(\.amountCents) == [2500])
