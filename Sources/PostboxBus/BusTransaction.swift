@@ -9,25 +9,34 @@ import Synchronization
 /// business writes and ``publish(_:deliverAt:)`` for events. Wake-ups for consumers are sent after the commit,
 /// never inside the transaction. Use it from one task at a time, as any transaction.
 ///
-/// In a handler the transaction begins when it is first needed — the first `await transaction.connection` or
-/// publish — so a handler that writes nothing is acknowledged in one statement, without BEGIN and COMMIT, and one
-/// that calls the outside world before it writes does not hold a transaction open meanwhile.
+/// In a handler the transaction begins when it is first needed — the first `await transaction.connection` — so a
+/// handler that writes nothing is acknowledged in one statement, without BEGIN and COMMIT, and one that calls the
+/// outside world before it writes does not hold a transaction open meanwhile. A handler's publishes (those to be
+/// visible at once) are written by its acknowledgement statement, and only if that acknowledges the event: a
+/// handler that only publishes commits in that one statement.
 public final class BusTransaction: Sendable {
     private struct State {
         var begun: Bool
         var topics: Set<String> = []
+        /// A handler's publishes, held for its acknowledgement (see ``init(connection:logger:begun:defersPublishes:)``).
+        var deferred: [(envelopes: [EventEnvelope], deliverAt: Date?)] = []
     }
 
     private let underlying: PostgresConnection
     /// The logger to pass to your queries.
     public let logger: Logger
     private let state: Mutex<State>
+    private let defersPublishes: Bool
 
-    /// - Parameter begun: Whether the caller has begun the transaction already; if not, it begins on first use.
-    init(connection: PostgresConnection, logger: Logger, begun: Bool = true) {
+    /// - Parameters:
+    ///   - begun: Whether the caller has begun the transaction already; if not, it begins on first use.
+    ///   - defersPublishes: Whether publishes are held until the caller takes them (``takeDeferredPublishes()``)
+    ///     instead of being written at once. A consumer writes them with the acknowledgement, in one statement.
+    init(connection: PostgresConnection, logger: Logger, begun: Bool = true, defersPublishes: Bool = false) {
         self.underlying = connection
         self.logger = logger
         self.state = Mutex(State(begun: begun))
+        self.defersPublishes = defersPublishes
     }
 
     /// The transaction's connection: run your own statements on it. Asking for it begins the transaction.
@@ -45,8 +54,23 @@ public final class BusTransaction: Sendable {
 
     /// Publishes events in this transaction; with `deliverAt`, they become visible to consumers only then.
     public func publish(_ envelopes: [EventEnvelope], deliverAt: Date? = nil) async throws {
+        guard !defersPublishes else {
+            state.withLock { state in
+                state.deferred.append((envelopes, deliverAt))
+                state.topics.formUnion(envelopes.map(\.type))
+            }
+            return
+        }
         try await DeliveryStore.publish(envelopes, deliverAt: deliverAt, on: connection, logger: logger)
         state.withLock { $0.topics.formUnion(envelopes.map(\.type)) }
+    }
+
+    /// The publishes held so far, in order; they are no longer held.
+    func takeDeferredPublishes() -> [(envelopes: [EventEnvelope], deliverAt: Date?)] {
+        state.withLock { state in
+            defer { state.deferred = [] }
+            return state.deferred
+        }
     }
 
     /// Publishes one event in this transaction.

@@ -227,17 +227,31 @@ public final class Consumer: Service, Sendable {
         let start = ContinuousClock.now
         do {
             let (topics, next) = try await bus.client.withOpenConnection { [self] connection in
-                let transaction = BusTransaction(connection: connection, logger: logger, begun: false)
+                let transaction = BusTransaction(
+                    connection: connection, logger: logger, begun: false, defersPublishes: true
+                )
                 do {
                     try await handler(events, transaction)
+                    // Events to be visible at once go with the acknowledgement; delayed ones are written first.
+                    var published: [EventEnvelope] = []
+                    for publish in transaction.takeDeferredPublishes() {
+                        guard let deliverAt = publish.deliverAt else {
+                            published += publish.envelopes
+                            continue
+                        }
+                        try await DeliveryStore.publish(
+                            publish.envelopes, deliverAt: deliverAt, on: try await transaction.connection, logger: logger
+                        )
+                    }
                     let acknowledged = try await DeliveryStore.acknowledge(
                         deliveryIds: batch.map(\.deliveryId), token: batch[0].leaseToken, owner: bus.instanceName,
                         claimNext: claimNext, subscription: subscription.name, lease: subscription.lease,
-                        on: connection, logger: logger
+                        publishing: published, on: connection, logger: logger
                     )
                     guard transaction.hasBegun else {
-                        // Nothing was written: the acknowledgement committed on its own. What it could not
-                        // acknowledge (a lease taken over, a duplicate) is another delivery's to handle.
+                        // Nothing was written before: the acknowledgement, with any events the handler published,
+                        // committed on its own. What it could not acknowledge (a lease taken over, a duplicate) is
+                        // another delivery's to handle, and then it published nothing.
                         if acknowledged.deleted < batch.count {
                             logger.warning("lease lost before acknowledgement; the new owner handles the event")
                         }

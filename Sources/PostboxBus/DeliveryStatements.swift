@@ -66,25 +66,10 @@ enum DeliveryStatements {
 extension DeliveryStatements {
     /// Inserts events (skipping ids that exist) and one delivery per subscription of each event's topic.
     struct Publish: PostgresPreparedStatement {
-        static let name = "postbox_bus_publish_v1"
+        static let name = "postbox_bus_publish_v2"
         static let sql = """
-            WITH v AS (
-                SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[],
-                    $7::text[], $8::text[], $9::text[])
-                    WITH ORDINALITY AS v(id, type, version, occurred_at, correlation_id, causation_id, traceparent,
-                        ordering_key, payload, ord)),
-            e AS (
-                INSERT INTO bus.events (id, type, version, occurred_at, correlation_id, causation_id, traceparent,
-                    ordering_key, payload)
-                SELECT id, type, version, occurred_at, NULLIF(correlation_id, ''), NULLIF(causation_id, '')::uuid,
-                    NULLIF(traceparent, ''), NULLIF(ordering_key, ''), payload::jsonb
-                FROM v ORDER BY ord
-                ON CONFLICT (id) DO NOTHING
-                RETURNING id)
-            INSERT INTO bus.deliveries (subscription, event_id, ordering_key, visible_at)
-            SELECT s.subscription, v.id, NULLIF(v.ordering_key, ''), GREATEST($10::timestamptz, now())
-            FROM e JOIN v ON v.id = e.id JOIN bus.subscriptions s ON s.topic = v.type
-            ORDER BY v.ord, s.subscription
+            WITH \(publishing(firstParameter: 1, visibleAt: "GREATEST($10::timestamptz, now())"))
+            SELECT 1 WHERE false
             """
         typealias Row = ()
 
@@ -93,20 +78,40 @@ extension DeliveryStatements {
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 10)
-            bindings.append(envelopes.map(\.id))
-            bindings.append(envelopes.map(\.type))
-            bindings.append(envelopes.map(\.version))
-            bindings.append(envelopes.map(\.occurredAt))
-            bindings.append(envelopes.map { $0.correlationId ?? "" })
-            bindings.append(envelopes.map { $0.causationId?.uuidString ?? "" })
-            bindings.append(envelopes.map { $0.traceparent ?? "" })
-            bindings.append(envelopes.map { $0.orderingKey ?? "" })
-            bindings.append(envelopes.map(\.payload))
+            bindings.appendColumns(of: envelopes)
             bindings.append(deliverAt ?? Date(timeIntervalSince1970: 0))
             return bindings
         }
 
         func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    /// The common table expressions `pv`, `pe`, `pd` that insert the events bound as nine arrays from
+    /// `$firstParameter` (see ``PostgresBindings/appendColumns(of:)``) and one delivery per subscription of each
+    /// event's topic, visible at `visibleAt`; an event id that exists is skipped. With `gate`, nothing is inserted
+    /// unless that condition holds.
+    fileprivate static func publishing(firstParameter p: Int, visibleAt: String, gate: String? = nil) -> String {
+        """
+        pv AS (
+                SELECT * FROM unnest($\(p)::uuid[], $\(p + 1)::text[], $\(p + 2)::int[], $\(p + 3)::timestamptz[],
+                    $\(p + 4)::text[], $\(p + 5)::text[], $\(p + 6)::text[], $\(p + 7)::text[], $\(p + 8)::text[])
+                    WITH ORDINALITY AS v(id, type, version, occurred_at, correlation_id, causation_id, traceparent,
+                        ordering_key, payload, ord)\(gate.map { "\n            WHERE \($0)" } ?? "")),
+            pe AS (
+                INSERT INTO bus.events (id, type, version, occurred_at, correlation_id, causation_id, traceparent,
+                    ordering_key, payload)
+                SELECT id, type, version, occurred_at, NULLIF(correlation_id, ''), NULLIF(causation_id, '')::uuid,
+                    NULLIF(traceparent, ''), NULLIF(ordering_key, ''), payload::jsonb
+                FROM pv ORDER BY ord
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id),
+            pd AS (
+                INSERT INTO bus.deliveries (subscription, event_id, ordering_key, visible_at)
+                SELECT s.subscription, pv.id, NULLIF(pv.ordering_key, ''), \(visibleAt)
+                FROM pe JOIN pv ON pv.id = pe.id JOIN bus.subscriptions s ON s.topic = pv.type
+                ORDER BY pv.ord, s.subscription
+                RETURNING 1)
+        """
     }
 
     /// Leases up to `limit` visible deliveries and returns them with their events; commits asynchronously.
@@ -179,6 +184,38 @@ extension DeliveryStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try parameters.decode(row) }
     }
 
+    /// ``AcknowledgeAndClaim`` that also publishes the handler's events, if and only if every delivery was
+    /// acknowledged and recorded as handled now: a handler's publishes cost no statement of their own, and one that
+    /// only publishes commits with its acknowledgement in a single statement.
+    struct AcknowledgePublishAndClaim: PostgresPreparedStatement {
+        static let name = "postbox_bus_acknowledge_publish_v1"
+        static let sql = acknowledgeSQL(ids: "ANY($1::bigint[])", limit: "$5", publishing: true)
+        typealias Row = Acknowledged
+
+        var parameters: AcknowledgeParameters
+        var published: [EventEnvelope]
+
+        func makeBindings() throws -> PostgresBindings {
+            try parameters.bindings(ids: parameters.deliveryIds, publishing: published)
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try parameters.decode(row) }
+    }
+
+    /// ``AcknowledgeOneAndClaimOne`` that also publishes, as ``AcknowledgePublishAndClaim`` does.
+    struct AcknowledgeOnePublishAndClaimOne: PostgresPreparedStatement {
+        static let name = "postbox_bus_acknowledge_one_publish_v1"
+        static let sql = acknowledgeSQL(ids: "$1::bigint", limit: "1", publishing: true)
+        typealias Row = Acknowledged
+
+        var parameters: AcknowledgeParameters
+        var published: [EventEnvelope]
+
+        func makeBindings() throws -> PostgresBindings {
+            try parameters.bindings(ids: parameters.deliveryIds[0], publishing: published)
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try parameters.decode(row) }
+    }
+
     /// How many deliveries an acknowledgement deleted, how many were new to `handled`, and one it claimed next.
     typealias Acknowledged = (deleted: Int, recorded: Int, next: ClaimedDelivery?)
 
@@ -192,8 +229,12 @@ extension DeliveryStatements {
         var nextToken: UUID
         var leaseSeconds: Double
 
-        func bindings(ids: some PostgresEncodable & Sendable) throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 7)
+        /// `$1`–`$7`; with `publishing`, also the events as `$8`–`$16` and how many deliveries must be
+        /// acknowledged for them to be published as `$17`.
+        func bindings(
+            ids: some PostgresEncodable & Sendable, publishing: [EventEnvelope]? = nil
+        ) throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: publishing == nil ? 7 : 17)
             try bindings.append(ids)
             bindings.append(token)
             bindings.append(owner)
@@ -201,6 +242,10 @@ extension DeliveryStatements {
             bindings.append(limit)
             bindings.append(nextToken)
             bindings.append(leaseSeconds)
+            if let publishing {
+                bindings.appendColumns(of: publishing)
+                bindings.append(deliveryIds.count)
+            }
             return bindings
         }
 
@@ -225,8 +270,18 @@ extension DeliveryStatements {
     /// (which `$5 > 0` gates, so a limit of 0 claims nothing either way). The deliveries being acknowledged do not
     /// hold back the next event of their ordering key: it may be claimed in the same statement, which is still in
     /// order (it commits only with the acknowledgement; if the lease was lost, the transaction rolls back).
-    fileprivate static func acknowledgeSQL(ids: String, limit: String) -> String {
-        """
+    ///
+    /// With `publishing`, it also inserts the events bound as `$8`–`$16`, gated on `$17` deliveries having been
+    /// deleted and recorded: a lease lost or a duplicate publishes nothing, even when the statement commits alone.
+    fileprivate static func acknowledgeSQL(ids: String, limit: String, publishing: Bool = false) -> String {
+        let publishes =
+            publishing
+            ? DeliveryStatements.publishing(
+                firstParameter: 8, visibleAt: "now()",
+                gate: "(SELECT count(*) FROM a) = $17 AND (SELECT count(*) FROM h) = $17"
+            ) + ",\n    "
+            : ""
+        return """
         WITH a AS (
             DELETE FROM bus.deliveries WHERE id = \(ids) AND lease_token = $2
             RETURNING subscription, event_id, attempts),
@@ -235,7 +290,7 @@ extension DeliveryStatements {
             SELECT subscription, event_id, attempts, $3 FROM a
             ON CONFLICT DO NOTHING
             RETURNING 1),
-        c AS (
+        \(publishes)c AS (
             \(candidates(
                 subscription: "$4", limit: limit, filter: "NOT (d.id = \(ids)) AND $5::bigint > 0",
                 olderFilter: "NOT (p.id = \(ids))"))),
@@ -272,5 +327,21 @@ extension DeliveryStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws {}
+    }
+}
+
+extension PostgresBindings {
+    /// The envelopes as the nine arrays the publishing statements unnest: id, type, version, occurred at,
+    /// correlation id, causation id, traceparent, ordering key and payload (absent values as empty strings).
+    fileprivate mutating func appendColumns(of envelopes: [EventEnvelope]) {
+        append(envelopes.map(\.id))
+        append(envelopes.map(\.type))
+        append(envelopes.map(\.version))
+        append(envelopes.map(\.occurredAt))
+        append(envelopes.map { $0.correlationId ?? "" })
+        append(envelopes.map { $0.causationId?.uuidString ?? "" })
+        append(envelopes.map { $0.traceparent ?? "" })
+        append(envelopes.map { $0.orderingKey ?? "" })
+        append(envelopes.map(\.payload))
     }
 }

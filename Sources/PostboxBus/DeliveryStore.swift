@@ -98,18 +98,35 @@ struct DeliveryStore: Sendable {
     /// Acknowledges in the handler's transaction: deletes the deliveries if this lease still owns them and records
     /// them as handled; then, in the same statement, leases up to `claimNext` further deliveries of `subscription`
     /// (they commit with the transaction, or are not claimed at all).
+    ///
+    /// `publishing` are events the handler published (to be visible at once): they go into the same statement and
+    /// are published only if every delivery was acknowledged and recorded as handled by it.
     static func acknowledge(
         deliveryIds: [Int64], token: UUID, owner: String, claimNext: Int, subscription: String, lease: Duration,
-        on connection: PostgresConnection, logger: Logger
+        publishing: [EventEnvelope] = [], on connection: PostgresConnection, logger: Logger
     ) async throws -> Acknowledgement {
-        let parameters = DeliveryStatements.AcknowledgeParameters(
+        typealias Statements = DeliveryStatements
+        let parameters = Statements.AcknowledgeParameters(
             deliveryIds: deliveryIds, token: token, owner: owner, subscription: subscription, limit: claimNext,
             nextToken: UUID(), leaseSeconds: lease.seconds
         )
+        let one = deliveryIds.count == 1 && claimNext <= 1
         let rows =
-            deliveryIds.count == 1 && claimNext <= 1
-            ? try await connection.execute(DeliveryStatements.AcknowledgeOneAndClaimOne(parameters: parameters), logger: logger)
-            : try await connection.execute(DeliveryStatements.AcknowledgeAndClaim(parameters: parameters), logger: logger)
+            switch (one, publishing.isEmpty) {
+            case (true, true):
+                try await connection.execute(Statements.AcknowledgeOneAndClaimOne(parameters: parameters), logger: logger)
+            case (false, true):
+                try await connection.execute(Statements.AcknowledgeAndClaim(parameters: parameters), logger: logger)
+            case (true, false):
+                try await connection.execute(
+                    Statements.AcknowledgeOnePublishAndClaimOne(parameters: parameters, published: publishing),
+                    logger: logger
+                )
+            case (false, false):
+                try await connection.execute(
+                    Statements.AcknowledgePublishAndClaim(parameters: parameters, published: publishing), logger: logger
+                )
+            }
         var acknowledgement = Acknowledgement()
         for try await row in rows {
             acknowledgement.deleted = row.deleted

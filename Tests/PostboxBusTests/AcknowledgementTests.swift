@@ -197,6 +197,62 @@ struct AcknowledgementTests {
         }
     }
 
+    @Test func aHandlerThatOnlyPublishesCommitsItsEventsWithTheAcknowledgementAlone() async throws {
+        try await withBus { harness in
+            let relay = fastSubscription("relay")
+            let sink = fastSubscription("sink", topics: ["test.relayed"])
+            try await harness.bus.register(relay)
+            try await harness.bus.register(sink)
+            let published = try await harness.publish((1...5).map { TestEvent(sequence: $0) })
+            let begun = OrderRecorder()
+            let relaying = harness.bus.consumer(relay) { event, transaction in
+                try await transaction.publish(
+                    EventEnvelope(type: "test.relayed", causationId: event.id, payload: #"{"n":1}"#)
+                )
+                begun.append(transaction.hasBegun ? 1 : 0)
+            }
+            try await harness.running([relaying, harness.recordingConsumer(sink)]) {
+                try await eventually("every relayed event handled") { try await harness.effectCount() == 5 }
+            }
+            // Publishing did not open a transaction: each relay was one statement with its acknowledgement.
+            #expect(begun.values == [0, 0, 0, 0, 0])
+            let causes = try await harness.scalar(
+                "SELECT array_agg(causation_id ORDER BY causation_id) FROM bus.events WHERE type = 'test.relayed'",
+                as: [UUID].self
+            )
+            #expect(causes == published.map(\.id).sorted { $0.uuidString < $1.uuidString })
+        }
+    }
+
+    @Test func aPublishHeldForTheAcknowledgementIsDroppedWhenTheLeaseWasLost() async throws {
+        try await withBus { harness in
+            let relay = fastSubscription("relay-lost")
+            try await harness.bus.register(relay)
+            try await harness.bus.register(fastSubscription("sink-lost", topics: ["test.relayed"]))
+            _ = try await harness.publish([TestEvent(sequence: 1)])
+            let attempts = OrderRecorder()
+            let relaying = harness.bus.consumer(relay) { event, transaction in
+                attempts.append(event.attempt)
+                try await transaction.publish(EventEnvelope(type: "test.relayed", payload: #"{"n":1}"#))
+                if event.attempt == 1 {
+                    // Another consumer takes the lease over before this one acknowledges.
+                    try await harness.execute(
+                        "UPDATE bus.deliveries SET lease_token = gen_random_uuid() WHERE subscription = 'relay-lost'"
+                    )
+                }
+            }
+            try await harness.running([relaying]) {
+                try await eventually("handled on the second attempt, after the lease ran out") {
+                    try await harness.scalar("SELECT count(*)::int FROM bus.handled WHERE subscription = 'relay-lost'") == 1
+                }
+            }
+            #expect(attempts.values == [1, 2])
+            // Only the acknowledged attempt published.
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.events WHERE type = 'test.relayed'") == 1)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries WHERE subscription = 'sink-lost'") == 1)
+        }
+    }
+
     @Test func aBacklogOfOneKeyIsWorkedThroughInOrderWithoutPolling() async throws {
         try await withBus { harness in
             // A poll interval far longer than the test: only acknowledgements that claim the key's next event move on.
