@@ -253,6 +253,29 @@ struct AcknowledgementTests {
         }
     }
 
+    @Test func aHeldPublishTheDatabaseRefusesFailsTheHandlingWhichIsRetried() async throws {
+        try await withBus { harness in
+            let relay = fastSubscription("relay-refused")
+            try await harness.bus.register(relay)
+            try await harness.bus.register(fastSubscription("sink-refused", topics: ["test.relayed"]))
+            _ = try await harness.publish([TestEvent(sequence: 1)])
+            let attempts = OrderRecorder()
+            let relaying = harness.bus.consumer(relay) { event, transaction in
+                attempts.append(event.attempt)
+                // The first attempt's payload is not JSON: the acknowledgement that carries it fails as a whole.
+                let payload = event.attempt == 1 ? "not json" : #"{"n":1}"#
+                try await transaction.publish(EventEnvelope(type: "test.relayed", payload: payload))
+            }
+            try await harness.running([relaying]) {
+                try await eventually("handled on the second attempt") {
+                    try await harness.scalar("SELECT count(*)::int FROM bus.handled WHERE subscription = 'relay-refused'") == 1
+                }
+            }
+            #expect(attempts.values == [1, 2])
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.events WHERE type = 'test.relayed'") == 1)
+        }
+    }
+
     @Test func aBacklogOfOneKeyIsWorkedThroughInOrderWithoutPolling() async throws {
         try await withBus { harness in
             // A poll interval far longer than the test: only acknowledgements that claim the key's next event move on.
