@@ -4,7 +4,9 @@ import ServiceLifecycle
 
 /// Ends the service when the process that started it dies, so a supervisor killed with SIGKILL (a test run, `postbox
 /// up`) leaves no orphans. Armed by `POSTBOX_PARENT_PID`; returns (shutting the group down gracefully) as soon as
-/// the parent is gone.
+/// the parent is gone, and at once when cancelled — as the group is when another service fails, for example the HTTP
+/// server whose port is taken. A cancelled sleep returns at once, so a loop that ignored cancellation would spin for
+/// ever and keep the group, and the process, from ending.
 struct ParentWatch: Service {
     let parent: pid_t
     let logger: Logger
@@ -15,7 +17,7 @@ struct ParentWatch: Service {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if getppid() != parent {
                 logger.warning("parent process is gone; shutting down", metadata: ["parent.pid": "\(parent)"])
                 return

@@ -83,6 +83,27 @@ struct OrderFlowTests {
         #expect(try await system.rows("SELECT count(*) FROM bus.dead_letters", as: Int.self) == [0])
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aServiceWhosePortIsTakenExitsWithTheReasonInsteadOfHanging() async throws {
+        let system = try await SystemUnderTest.make()
+        // Another program holds the port, as one can between a free-port check and the service's bind.
+        let holder = try ListeningSocket()
+        defer { holder.close() }
+        let spec = system.spec(
+            "inventory", extra: ["HTTP_PORT": "\(holder.port)", "POSTBOX_PARENT_PID": "\(getpid())"]
+        )
+        let updates = Dictionary(uniqueKeysWithValues: spec.environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
+        let result = try await Subprocess.run(
+            .path(spec.executable), environment: .inherit.updating(updates), output: .string(limit: 1 << 20),
+            error: .combinedWithOutput
+        )
+        let output = result.standardOutput
+        #expect(result.terminationStatus == .exited(1))
+        #expect(output.contains("service failed") && output.contains("Address already in use"), "\(output)")
+        // The parent watch was armed and saw its parent alive: the exit came from the failed bind alone.
+        #expect(!output.contains("parent process is gone"), "\(output)")
+    }
+
     @Test func aMisconfiguredServiceRefusesToStartNamingTheVariable() async throws {
         for (service, environment, expected) in [
             ("orders", ["DATABASE_URL": ""], "orders: DATABASE_URL is missing"),
@@ -98,4 +119,31 @@ struct OrderFlowTests {
             #expect(result.standardError.trimmingCharacters(in: .newlines) == expected)
         }
     }
+}
+
+/// A TCP socket listening on a free port of 127.0.0.1, so that nobody else can bind that port until it is closed.
+private final class ListeningSocket: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        struct SocketFailure: Error {}
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let descriptor = descriptor
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && listen(descriptor, 1) == 0
+                    && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        guard descriptor >= 0, listening else { throw SocketFailure() }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }
