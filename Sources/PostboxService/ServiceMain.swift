@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOPosix
 public import PostboxBus
 import PostgresNIO
 import Prometheus
@@ -33,6 +34,10 @@ public enum ServiceMain {
         readSettings: @Sendable (SettingsReader) throws -> Extra,
         build: @escaping @Sendable (ServiceContext, Extra) async throws -> ServiceParts
     ) async -> Never {
+        // Tasks run on NIO's event loops instead of Swift's global pool: a service spends most of its time waiting
+        // on PostgreSQL and HTTP, and each answer would otherwise hop from an event loop thread to a pool thread and
+        // back. Installed before any other task starts. Nothing in a service may block a thread.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let reader = SettingsReader.environment()
         let settings: ServiceSettings
         let extra: Extra
