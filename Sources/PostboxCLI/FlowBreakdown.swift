@@ -30,14 +30,20 @@ struct FlowBreakdown: Codable {
     var worstSecond: Int?
     var worstSecondSlowOrders: Int
 
-    /// Reads the breakdown of the orders placed since `since` (PostgreSQL's clock, seconds since 1970).
-    static func read(on connection: PostgresConnection, since: Double, logger: Logger) async throws -> FlowBreakdown {
+    /// Reads the breakdown of the orders placed since `since` (PostgreSQL's clock, seconds since 1970), but those of
+    /// `excludingCarts` (a warm-up's orders, whose last few may start after `since`) and their events (an order's
+    /// events carry its id, as `UUID.uuidString` writes it, as their ordering key).
+    static func read(
+        on connection: PostgresConnection, since: Double, excludingCarts: [UUID], logger: Logger
+    ) async throws -> FlowBreakdown {
         var histograms: [String: (String, String, Histogram<UInt64>)] = [:]
         for try await (subscription, type, micros) in try await connection.query(
             """
+            WITH warmup AS (SELECT upper(id::text) AS key FROM orders.orders WHERE cart_id = ANY(\(excludingCarts)))
             SELECT h.subscription, e.type, (extract(epoch FROM h.handled_at - e.published_at) * 1000000)::bigint
             FROM bus.handled h JOIN bus.events e ON e.id = h.event_id
             WHERE e.published_at >= to_timestamp(\(since))
+              AND NOT EXISTS (SELECT 1 FROM warmup WHERE warmup.key = e.ordering_key)
             """,
             logger: logger
         ).decode((String, String, Int).self) {
@@ -65,7 +71,8 @@ struct FlowBreakdown: Codable {
             """
             SELECT floor(extract(epoch FROM created_at) - \(since))::int,
                 count(*) FILTER (WHERE updated_at - created_at > interval '100 milliseconds')::int
-            FROM orders.orders WHERE created_at >= to_timestamp(\(since)) GROUP BY 1
+            FROM orders.orders WHERE created_at >= to_timestamp(\(since)) AND NOT cart_id = ANY(\(excludingCarts))
+            GROUP BY 1
             """,
             logger: logger
         ).decode((Int, Int).self) {

@@ -19,6 +19,8 @@ struct SystemBench: AsyncParsableCommand {
     var rate: Int = 100
     @Option(help: "Seconds at that rate.")
     var duration: Int = 60
+    @Option(help: "Seconds fired at the same rate just before each measured window and left out of its figures.")
+    var warmup: Int = 2
     @Option(help: "Seconds per step when searching the highest rate with p99 < 100 ms (0 skips the search).")
     var searchSeconds: Int = 10
     @Option(help: "Products in the catalogue; orders spread over them round-robin (1: every order buys the same item).")
@@ -35,6 +37,7 @@ struct SystemBench: AsyncParsableCommand {
     func validate() throws {
         guard (1...2000).contains(rate) else { throw ValidationError("--rate must be between 1 and 2000") }
         guard (1...600).contains(duration) else { throw ValidationError("--duration must be between 1 and 600") }
+        guard (0...60).contains(warmup) else { throw ValidationError("--warmup must be between 0 and 60") }
         guard (0...120).contains(searchSeconds) else { throw ValidationError("--search-seconds must be between 0 and 120") }
         guard (1...10_000).contains(products) else { throw ValidationError("--products must be between 1 and 10000") }
         guard (1...20).contains(lines), lines <= products else {
@@ -87,10 +90,11 @@ struct SystemBench: AsyncParsableCommand {
             figures.append(.init(name: "scenario database clone (worst of 5)", value: ms(worst), target: "<= 300 ms", met: worst <= .milliseconds(300)))
 
             // Order flow at the steady rate.
-            progress("order flow: \(rate) checkouts/s for \(duration) s, one instance of each consumer")
+            progress("order flow: \(rate) checkouts/s for \(duration) s after \(warmup) s of warm-up, one instance of each consumer")
             if statementStats { try await StatementStats.reset(on: server) }
             let steady = try await FlowRun.measure(
-                server: server, workload: workload, rate: rate, seconds: duration, instances: 1, progress: progress
+                server: server, workload: workload, rate: rate, seconds: duration, warmup: warmup, instances: 1,
+                progress: progress
             )
             figures += steady.figures(prefix: "flow @\(rate)/s", targets: true)
             cpu = steady.cpu
@@ -107,7 +111,7 @@ struct SystemBench: AsyncParsableCommand {
                         progress("search: \(candidate)/s for \(searchSeconds) s with \(instances) instance(s) of each consumer")
                         let run = try await FlowRun.measure(
                             server: server, workload: workload, rate: candidate, seconds: searchSeconds,
-                            instances: instances, progress: progress
+                            warmup: warmup, instances: instances, progress: progress
                         )
                         guard run.p99 < 100_000, run.achievedRate >= Double(candidate) * 0.95 else { break }
                         best = candidate
@@ -142,14 +146,14 @@ struct SystemBench: AsyncParsableCommand {
                 var breakdown: FlowBreakdown?
             }
             print(try prettyJSON(Output(
-                date: Date(), machine: machine, workload: workload.description, figures: figures, cpuPerOrder: cpu,
+                date: Date(), machine: machine, workload: workload.description(warmup: warmup), figures: figures, cpuPerOrder: cpu,
                 breakdown: breakdown
             )))
             return
         }
         print("postbox bench system — \(ISO8601DateFormatter().string(from: Date()))")
         print("machine: \(machine)")
-        print("workload: \(workload.description)")
+        print("workload: \(workload.description(warmup: warmup))")
         print("")
         print(column("figure", 58) + column("value", 14) + column("target", 12) + "met")
         for figure in figures {
@@ -174,9 +178,6 @@ struct FlowRun {
 
     var p99: UInt64 { histogram.valueAtPercentile(99) }
 
-    /// Starts a fresh system, prepares one cart per checkout, fires checkouts at `rate` per second without waiting
-    /// for answers, waits until every order is final, and reads each order's latency from the database: from the
-    /// checkout's transaction to the transaction that confirmed it (both on PostgreSQL's clock).
     /// What the orders buy.
     struct Workload: Sendable {
         /// Products in the catalogue, each with ample stock.
@@ -190,13 +191,21 @@ struct FlowRun {
             (0..<lines).map { line in (skus[(index * lines + line) % products], 1) }
         }
 
-        var description: String {
-            "\(lines) line(s) per order over \(products) product(s) round-robin, checkouts fired open loop"
+        func description(warmup: Int) -> String {
+            "\(lines) line(s) per order over \(products) product(s) round-robin, checkouts fired open loop; "
+                + "each run's first \(warmup) s at its rate is warm-up, left out of its figures"
         }
     }
 
+    /// Starts a fresh system, prepares one cart per checkout, fires checkouts at `rate` per second without waiting
+    /// for answers, waits until every order is final, and reads each order's latency from the database: from the
+    /// checkout's transaction to the transaction that confirmed it (both on PostgreSQL's clock).
+    ///
+    /// The first `warmup` seconds of checkouts run at the same rate, straight into the measured ones, and are left
+    /// out of every figure: they fall while the services' connection pools are still opening, which a steady
+    /// state does not see.
     static func measure(
-        server: EmbeddedPostgres, workload: Workload, rate: Int, seconds: Int, instances: Int,
+        server: EmbeddedPostgres, workload: Workload, rate: Int, seconds: Int, warmup: Int, instances: Int,
         progress: @escaping @Sendable (String) -> Void
     ) async throws -> FlowRun {
         let system = try await PostboxSystem.create(name: "bench_flow", on: server)
@@ -205,12 +214,13 @@ struct FlowRun {
             let shop = Shop(system: system)
             for sku in workload.skus { try await shop.product(sku, priceCents: 1250, stock: 1_000_000_000) }
             let total = rate * seconds
-            progress("preparing \(total) carts")
+            let warmupTotal = rate * warmup
+            progress("preparing \(warmupTotal + total) carts")
             let customers = try await (0..<20).asyncMap { _ in try await shop.customer() }
             var carts: [(UUID, Shop.Customer)] = []
             try await withThrowingTaskGroup(of: (UUID, Shop.Customer).self) { group in
                 var inFlight = 0
-                for index in 0..<total {
+                for index in 0..<(warmupTotal + total) {
                     if inFlight >= 16, let cart = try await group.next() { carts.append(cart); inFlight -= 1 }
                     let customer = customers[index % customers.count]
                     let items = workload.items(forOrder: index)
@@ -219,13 +229,19 @@ struct FlowRun {
                 }
                 for try await cart in group { carts.append(cart) }
             }
-            progress("firing \(total) checkouts at \(rate)/s")
-            let cpuBefore = CPUPerOrder.sample(system: system, server: server)
-            let start = ContinuousClock.now
+            let warmupCarts = carts.prefix(warmupTotal).map(\.0)
+            progress("firing \(warmupTotal) warm-up and \(total) measured checkouts at \(rate)/s")
+            let firstDue = ContinuousClock.now
+            var cpuBefore: [(String, Duration)] = []
+            var start = firstDue
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, (cart, customer)) in carts.enumerated() {
-                    let due = start + .nanoseconds(Int64(index) * 1_000_000_000 / Int64(rate))
+                    let due = firstDue + .nanoseconds(Int64(index) * 1_000_000_000 / Int64(rate))
                     try await Task.sleep(until: due)
+                    if index == warmupTotal {
+                        cpuBefore = CPUPerOrder.sample(system: system, server: server)
+                        start = ContinuousClock.now
+                    }
                     group.addTask { _ = try await shop.checkout(cart, customer: customer) }
                 }
                 try await group.waitForAll()
@@ -243,7 +259,7 @@ struct FlowRun {
                 for try await (createdAt, micros) in try await db.query(
                     """
                     SELECT extract(epoch FROM created_at)::float8, (extract(epoch FROM updated_at - created_at) * 1000000)::bigint
-                    FROM orders.orders WHERE status = 'confirmed'
+                    FROM orders.orders WHERE status = 'confirmed' AND NOT cart_id = ANY(\(warmupCarts))
                     """,
                     logger: Logger(label: "postbox.bench")
                 ).decode((Double, Int).self) {
@@ -255,7 +271,7 @@ struct FlowRun {
                 return (first, last, confirmed)
             }
             let breakdown = try await system.withDatabase { db in
-                try await FlowBreakdown.read(on: db, since: first - 0.001, logger: Logger(label: "postbox.bench"))
+                try await FlowBreakdown.read(on: db, since: first - 0.001, excludingCarts: warmupCarts, logger: Logger(label: "postbox.bench"))
             }
             await system.shutdown()
             await system.dropDatabase()
