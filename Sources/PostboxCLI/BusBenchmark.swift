@@ -56,19 +56,20 @@ struct BusBenchmark {
         }
         return BusBenchmarkReport(
             machine: machine, connections: connections, seconds: duration.components.seconds, batchSize: batchSize,
-            limitSingle: limitSingle, limitBatched: limitBatched, busSingle: busSingle, busBatched: busBatched,
+            limitSingleWork: limitSingle, limitBatchedWork: limitBatched, busSingleWork: busSingle,
+            busBatchedWork: busBatched,
             redeliverySeconds: redeliveries, restartRecovery: restart, date: Date()
         )
     }
 
     // MARK: Workloads
 
-    private func measurePlainSQL(rowsPerTransaction rows: Int) async throws -> Double {
+    private func measurePlainSQL(rowsPerTransaction rows: Int) async throws -> Throughput {
         let claimed = Tally()
         let payloads = Array(repeating: Self.payload, count: rows)
         return try await withClient { client in
             try await startClean(client, tables: "public.bench_queue")
-            return try await measure(counter: claimed) {
+            return try await measure(counter: claimed, client: client) {
                 await withDiscardingTaskGroup { group in
                     for _ in 0..<connections {
                         group.addTask {
@@ -101,8 +102,10 @@ struct BusBenchmark {
         }
     }
 
-    private func measureBus(eventsPerTransaction batch: Int) async throws -> Double {
-        try await runBusWorkload(eventsPerTransaction: batch) { handled in try await measure(counter: handled) }
+    private func measureBus(eventsPerTransaction batch: Int) async throws -> Throughput {
+        try await runBusWorkload(eventsPerTransaction: batch) { handled, client in
+            try await measure(counter: handled, client: client)
+        }
     }
 
     /// Restarts PostgreSQL under the one-event-per-transaction workload and times how long the handled rate takes
@@ -110,7 +113,7 @@ struct BusBenchmark {
     /// cannot be restarted from here (an external `--database-url`).
     private func measureRestartRecovery() async throws -> RestartRecovery? {
         guard let restartServer else { return nil }
-        return try await runBusWorkload(eventsPerTransaction: 1, topicSuffix: "restart") { handled in
+        return try await runBusWorkload(eventsPerTransaction: 1, topicSuffix: "restart") { handled, _ in
             try await Task.sleep(for: .seconds(1))
             let before = (ContinuousClock.now, handled.total)
             try await Task.sleep(for: .seconds(3))
@@ -147,7 +150,7 @@ struct BusBenchmark {
     /// Runs publishers and competing consumers of one subscription until `measurement` returns.
     private func runBusWorkload<Measured: Sendable>(
         eventsPerTransaction batch: Int, topicSuffix: String = "",
-        measurement: @escaping @Sendable (Tally) async throws -> Measured
+        measurement: @escaping @Sendable (Tally, PostgresClient) async throws -> Measured
     ) async throws -> Measured {
         let handled = Tally()
         let topic = "bench.events.\(batch)\(topicSuffix)"
@@ -171,7 +174,7 @@ struct BusBenchmark {
             )
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await services.run() }
-                let measured = try await measuring(handled, by: measurement) {
+                let measured = try await measuring(handled, by: { handled in try await measurement(handled, client) }) {
                     await withDiscardingTaskGroup { publishers in
                         for _ in 0..<max(1, connections / 2) {
                             publishers.addTask {
@@ -275,17 +278,36 @@ struct BusBenchmark {
     }
 
     /// Runs `workload` until cancelled; returns the counter's rate over `duration` after one second of warm-up.
-    private func measure(counter: Tally, workload: @escaping @Sendable () async -> Void) async throws -> Double {
-        try await measuring(counter, by: { counter in try await measure(counter: counter) }, workload: workload)
+    private func measure(
+        counter: Tally, client: PostgresClient, workload: @escaping @Sendable () async -> Void
+    ) async throws -> Throughput {
+        try await measuring(counter, by: { counter in try await measure(counter: counter, client: client) }, workload: workload)
     }
 
-    /// The counter's rate over `duration` after one second of warm-up.
-    private func measure(counter: Tally) async throws -> Double {
+    /// The counter's rate over `duration` after one second of warm-up, and the WAL the server wrote meanwhile.
+    private func measure(counter: Tally, client: PostgresClient) async throws -> Throughput {
         try await Task.sleep(for: .seconds(1))
+        let walBefore = await walPosition(client)
         let start = (ContinuousClock.now, counter.total)
         try await Task.sleep(for: duration)
         let end = (ContinuousClock.now, counter.total)
-        return Double(end.1 - start.1) / (end.0 - start.0).seconds
+        let walAfter = await walPosition(client)
+        let messages = end.1 - start.1
+        var walPerMessage: Double?
+        if let walBefore, let walAfter, messages > 0 { walPerMessage = Double(walAfter - walBefore) / Double(messages) }
+        return Throughput(rate: Double(messages) / (end.0 - start.0).seconds, walBytesPerMessage: walPerMessage)
+    }
+
+    /// The server's current WAL insert position in bytes; nil if it cannot be read.
+    private func walPosition(_ client: PostgresClient) async -> Int64? {
+        do {
+            for try await position in try await client.query(
+                "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint", logger: logger
+            ).decode(Int64.self) { return position }
+        } catch {
+            progress("WAL position unreadable (\(String(reflecting: error))); measuring without it")
+        }
+        return nil
     }
 
     /// Runs `workload` while `measurement` runs, then cancels it.
@@ -318,6 +340,15 @@ struct BusBenchmark {
             return try await body(client)
         }
     }
+}
+
+/// A workload's steady rate, and what it cost the server in WAL.
+struct Throughput: Codable, Sendable {
+    /// Messages (or events) handled per second.
+    var rate: Double
+    /// WAL bytes the server wrote per message while it was measured: every row, index entry, full-page image and
+    /// commit record the work took. Nil if the server's WAL position could not be read.
+    var walBytesPerMessage: Double?
 }
 
 /// Counts produced and consumed units across tasks.

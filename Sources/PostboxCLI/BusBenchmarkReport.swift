@@ -17,13 +17,32 @@ struct BusBenchmarkReport: Codable, Sendable {
     var connections: Int
     var seconds: Int64
     var batchSize: Int
-    var limitSingle: Double
-    var limitBatched: Double
-    var busSingle: Double
-    var busBatched: Double
+    var limitSingleWork: Throughput
+    var limitBatchedWork: Throughput
+    var busSingleWork: Throughput
+    var busBatchedWork: Throughput
     var redeliverySeconds: [Double]
     var restartRecovery: RestartRecovery?
     var date: Date
+
+    var limitSingle: Double { limitSingleWork.rate }
+    var limitBatched: Double { limitBatchedWork.rate }
+    var busSingle: Double { busSingleWork.rate }
+    var busBatched: Double { busBatchedWork.rate }
+
+    /// WAL per message of each workload, and the bus's against the limit's, as one line; nil without figures.
+    var walSummary: String? {
+        func bytes(_ work: Throughput) -> String? { work.walBytesPerMessage.map { String(format: "%.0f B", $0) } }
+        func ratio(_ bus: Throughput, _ limit: Throughput) -> String {
+            guard let bus = bus.walBytesPerMessage, let limit = limit.walBytesPerMessage, limit > 0 else { return "" }
+            return String(format: " (%.1f× the limit's)", bus / limit)
+        }
+        guard let limitSingle = bytes(limitSingleWork), let busSingle = bytes(busSingleWork),
+            let limitBatched = bytes(limitBatchedWork), let busBatched = bytes(busBatchedWork)
+        else { return nil }
+        return "WAL per message: limit 1/txn \(limitSingle), bus 1/txn \(busSingle)\(ratio(busSingleWork, limitSingleWork)); "
+            + "limit \(batchSize)/txn \(limitBatched), bus \(batchSize)/txn \(busBatched)\(ratio(busBatchedWork, limitBatchedWork))"
+    }
 
     var figures: [Figure] {
         var figures = [
@@ -85,6 +104,10 @@ struct BusBenchmarkReport: Codable, Sendable {
                 column(figure.name, 52) + column(value, 14) + column(figure.reference, 16) + column(ratio, 9) + column(figure.target, 10)
                     + (figure.met ? "yes" : "NO")
             )
+        }
+        if let walSummary {
+            lines.append("")
+            lines.append(walSummary)
         }
         if let restart = restartRecovery {
             lines.append("")
