@@ -5,7 +5,9 @@ import PostboxService
 struct InventoryApp {
     static func main() async {
         await ServiceMain.run(
-            name: "inventory", defaultPort: 8082, schema: InventorySchema.migrator,
+            name: "inventory",
+            defaultPort: 8082,
+            schema: InventorySchema.migrator,
             readSettings: { _ in () },
             build: { context, _ in buildInventory(context) }
         )

@@ -10,7 +10,8 @@ enum InventorySchema {
         schema: "inventory",
         migrations: [
             SchemaMigration(
-                version: 1, name: "products and reservations",
+                version: 1,
+                name: "products and reservations",
                 statements: [
                     """
                     CREATE TABLE inventory.products (

@@ -5,7 +5,9 @@ import PostboxService
 struct OrdersApp {
     static func main() async {
         await ServiceMain.run(
-            name: "orders", defaultPort: 8081, schema: OrdersSchema.migrator,
+            name: "orders",
+            defaultPort: 8081,
+            schema: OrdersSchema.migrator,
             readSettings: { _ in () },
             build: { context, _ in buildOrders(context) }
         )

@@ -6,7 +6,8 @@ enum OrdersSchema {
         schema: "orders",
         migrations: [
             SchemaMigration(
-                version: 1, name: "customers, catalogue, carts, orders",
+                version: 1,
+                name: "customers, catalogue, carts, orders",
                 statements: [
                     """
                     CREATE TABLE orders.customers (

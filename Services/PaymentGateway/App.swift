@@ -6,7 +6,10 @@ import PostboxService
 struct PaymentGatewayApp {
     static func main() async {
         await ServiceMain.run(
-            name: "payment-gateway", defaultPort: 8084, usesBus: false, schema: LedgerSchema.migrator,
+            name: "payment-gateway",
+            defaultPort: 8084,
+            usesBus: false,
+            schema: LedgerSchema.migrator,
             readSettings: { _ in () },
             build: { context, _ in buildPaymentGateway(context) }
         )

@@ -6,7 +6,8 @@ enum LedgerSchema {
         schema: "payment_gateway",
         migrations: [
             SchemaMigration(
-                version: 1, name: "charges and refunds",
+                version: 1,
+                name: "charges and refunds",
                 statements: [
                     """
                     CREATE TABLE payment_gateway.charges (

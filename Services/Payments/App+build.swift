@@ -8,7 +8,9 @@ func buildPayments(_ context: ServiceContext, gateway settings: GatewaySettings)
     let routes = RouteCollection(context: ServiceRequestContext.self)
     PaymentsController(client: context.client, repository: repository).add(to: routes)
     let handler = PaymentHandler(
-        repository: repository, gateway: GatewayClient(settings: settings), maxAttempts: PaymentHandler.subscription.maxAttempts,
+        repository: repository,
+        gateway: GatewayClient(settings: settings),
+        maxAttempts: PaymentHandler.subscription.maxAttempts,
         logger: context.logger
     )
     let consumer = context.bus.consumer(PaymentHandler.subscription) { event, transaction in

@@ -5,7 +5,9 @@ import PostboxService
 struct PaymentsApp {
     static func main() async {
         await ServiceMain.run(
-            name: "payments", defaultPort: 8083, schema: PaymentsSchema.migrator,
+            name: "payments",
+            defaultPort: 8083,
+            schema: PaymentsSchema.migrator,
             readSettings: { try GatewaySettings(reader: $0) },
             build: { context, gateway in buildPayments(context, gateway: gateway) }
         )

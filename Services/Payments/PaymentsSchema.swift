@@ -6,7 +6,8 @@ enum PaymentsSchema {
         schema: "payments",
         migrations: [
             SchemaMigration(
-                version: 1, name: "intents and payments",
+                version: 1,
+                name: "intents and payments",
                 statements: [
                     """
                     CREATE TABLE payments.intents (

@@ -22,10 +22,11 @@ enum Command {
                 // Switch user in a fresh process: asking Subprocess for another uid makes it fork this (heavily
                 // threaded) process instead of posix_spawn, and a forked child can deadlock on a lock another thread
                 // held at fork time — the parent then waits for its exec for ever.
-                programArguments = [
-                    "--reuid=\(account.userID)", "--regid=\(account.groupID)", "--clear-groups", "--",
-                    executable.string,
-                ] + arguments
+                programArguments =
+                    [
+                        "--reuid=\(account.userID)", "--regid=\(account.groupID)", "--clear-groups", "--",
+                        executable.string,
+                    ] + arguments
                 program = .path(setpriv)
             } else {
                 options.userID = account.userID

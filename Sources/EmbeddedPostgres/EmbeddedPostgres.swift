@@ -37,9 +37,16 @@ public final class EmbeddedPostgres: Sendable {
     private let logger: Logger
 
     private init(
-        installation: PostgresInstallation, port: Int, socketDirectory: FilePath, dataDirectory: FilePath,
-        logFile: FilePath, timings: StartTimings, account: SystemAccount?, throwawayDirectory: FilePath?,
-        watchdog: Watchdog, logger: Logger
+        installation: PostgresInstallation,
+        port: Int,
+        socketDirectory: FilePath,
+        dataDirectory: FilePath,
+        logFile: FilePath,
+        timings: StartTimings,
+        account: SystemAccount?,
+        throwawayDirectory: FilePath?,
+        watchdog: Watchdog,
+        logger: Logger
     ) {
         self.installation = installation
         self.port = port
@@ -93,7 +100,10 @@ public final class EmbeddedPostgres: Sendable {
             for _ in 0..<5 {
                 let port = try configuration.port ?? FreePort.next()
                 try writeSettings(
-                    dataDirectory: data, port: port, socketDirectory: socket, configuration: configuration
+                    dataDirectory: data,
+                    port: port,
+                    socketDirectory: socket,
+                    configuration: configuration
                 )
                 let started = clock.now
                 do {
@@ -110,9 +120,16 @@ public final class EmbeddedPostgres: Sendable {
                 }
                 try await waitUntilReady(port: port, logFile: log, logger: logger)
                 let ready = EmbeddedPostgres(
-                    installation: installation, port: port, socketDirectory: socket, dataDirectory: data, logFile: log,
+                    installation: installation,
+                    port: port,
+                    socketDirectory: socket,
+                    dataDirectory: data,
+                    logFile: log,
                     timings: StartTimings(initdb: template.initdbDuration, copy: copyDuration, start: clock.now - started),
-                    account: account, throwawayDirectory: throwaway, watchdog: watchdog, logger: logger
+                    account: account,
+                    throwawayDirectory: throwaway,
+                    watchdog: watchdog,
+                    logger: logger
                 )
                 logger.debug(
                     "embedded postgres ready",
@@ -129,17 +146,29 @@ public final class EmbeddedPostgres: Sendable {
 
     /// Connection settings for a database on this server, as the superuser unless told otherwise.
     public func configuration(
-        database: String = "postgres", username: String? = nil, password: String? = nil
+        database: String = "postgres",
+        username: String? = nil,
+        password: String? = nil
     ) -> PostgresClient.Configuration {
         PostgresClient.Configuration(
-            host: host, port: port, username: username ?? superuser, password: password, database: database, tls: .disable
+            host: host,
+            port: port,
+            username: username ?? superuser,
+            password: password,
+            database: database,
+            tls: .disable
         )
     }
 
     /// Settings for a single connection (outside any pool) to a database on this server, as the superuser.
     public func connectionConfiguration(database: String = "postgres") -> PostgresConnection.Configuration {
         PostgresConnection.Configuration(
-            host: host, port: port, username: superuser, password: nil, database: database, tls: .disable
+            host: host,
+            port: port,
+            username: superuser,
+            password: nil,
+            database: database,
+            tls: .disable
         )
     }
 
@@ -166,7 +195,8 @@ public final class EmbeddedPostgres: Sendable {
     public func stop(_ mode: ShutdownMode = .fast) async throws {
         if FileManager.default.fileExists(atPath: dataDirectory.appending("postmaster.pid").string) {
             _ = try await Command.run(
-                installation.tool("pg_ctl"), ["stop", "-D", dataDirectory.string, "-m", mode.rawValue, "-w", "-s"],
+                installation.tool("pg_ctl"),
+                ["stop", "-D", dataDirectory.string, "-m", mode.rawValue, "-w", "-s"],
                 as: account
             )
         }
@@ -193,7 +223,11 @@ public final class EmbeddedPostgres: Sendable {
     private static func execute(_ statements: [PostgresQuery], port: Int, database: String, logger: Logger) async throws {
         let connection = try await PostgresConnection.connect(
             configuration: PostgresConnection.Configuration(
-                host: "127.0.0.1", port: port, username: ClusterTemplate.superuser, password: nil, database: database,
+                host: "127.0.0.1",
+                port: port,
+                username: ClusterTemplate.superuser,
+                password: nil,
+                database: database,
                 tls: .disable
             ),
             id: 1,
@@ -227,10 +261,13 @@ public final class EmbeddedPostgres: Sendable {
 
     /// Runs `body` on a short-lived connection to `database` as the superuser, closing it afterwards.
     public func withConnection<Result: Sendable>(
-        database: String = "postgres", _ body: (PostgresConnection) async throws -> Result
+        database: String = "postgres",
+        _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let connection = try await PostgresConnection.connect(
-            configuration: connectionConfiguration(database: database), id: 1, logger: logger
+            configuration: connectionConfiguration(database: database),
+            id: 1,
+            logger: logger
         )
         do {
             let result = try await body(connection)
@@ -275,7 +312,8 @@ public final class EmbeddedPostgres: Sendable {
         let allowed = name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
         guard !name.isEmpty, name.utf8.count <= 63, allowed else {
             throw EmbeddedPostgresError(
-                .invalidArgument, "database name '\(name)' must be 1–63 characters of a–z, 0–9 and _"
+                .invalidArgument,
+                "database name '\(name)' must be 1–63 characters of a–z, 0–9 and _"
             )
         }
     }
@@ -291,7 +329,10 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     private static func writeSettings(
-        dataDirectory: FilePath, port: Int, socketDirectory: FilePath, configuration: Configuration
+        dataDirectory: FilePath,
+        port: Int,
+        socketDirectory: FilePath,
+        configuration: Configuration
     ) throws {
         var settings: [(String, String)] = [
             ("listen_addresses", "'127.0.0.1'"),
@@ -303,7 +344,8 @@ public final class EmbeddedPostgres: Sendable {
             settings += [("fsync", "off"), ("full_page_writes", "off")]
         }
         settings += configuration.settings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        let text = "# Written by EmbeddedPostgres at each start.\n"
+        let text =
+            "# Written by EmbeddedPostgres at each start.\n"
             + settings.map { "\($0.0) = \($0.1)" }.joined(separator: "\n") + "\n"
         try text.write(toFile: dataDirectory.appending("postgresql.auto.conf").string, atomically: false, encoding: .utf8)
     }

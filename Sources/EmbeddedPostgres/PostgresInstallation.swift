@@ -25,7 +25,8 @@ public struct PostgresInstallation: Sendable, Hashable {
     }
 
     static func locate(
-        environment: [String: String]?, searchWellKnownLocations: Bool
+        environment: [String: String]?,
+        searchWellKnownLocations: Bool
     ) async throws -> PostgresInstallation {
         let environment = environment ?? ProcessInfo.processInfo.environment
         let candidates = await candidateDirectories(environment: environment, wellKnown: searchWellKnownLocations)

@@ -56,7 +56,12 @@ final class Watchdog: Sendable {
 
     /// Lets the watchdog act now: it stops any server still running and removes the directory.
     func release() {
-        if let fd = writeEnd.withLock({ fd in defer { fd = nil }; return fd }) { close(fd) }
+        if let fd = writeEnd.withLock({ fd in
+            defer { fd = nil }
+            return fd
+        }) {
+            close(fd)
+        }
     }
 
     deinit { release() }

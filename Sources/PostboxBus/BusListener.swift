@@ -59,7 +59,9 @@ final class BusListener: Sendable {
             do {
                 if let dedicatedConnection {
                     let connection = try await PostgresConnection.connect(
-                        configuration: dedicatedConnection, id: 0, logger: logger
+                        configuration: dedicatedConnection,
+                        id: 0,
+                        logger: logger
                     )
                     do {
                         try await listen(on: connection) { failures = 0 }

@@ -90,7 +90,7 @@ enum BusSchema {
                     autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
                     autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000,
                     autovacuum_vacuum_cost_delay = 0)
-                """,
+                """
             ]
         ),
     ]

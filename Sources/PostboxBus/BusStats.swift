@@ -40,47 +40,53 @@ public struct BusStats: Sendable, Hashable, Codable {
 
     static func read(client: PostgresClient, logger: Logger) async throws -> BusStats {
         try await client.withOpenConnection { connection in
-        let rows = try await connection.query(
-            """
-            WITH q AS (
-                SELECT d.subscription,
-                    count(*) FILTER (WHERE d.visible_at <= now())::int AS ready,
-                    count(*) FILTER (WHERE d.visible_at > now() AND d.lease_token IS NOT NULL)::int AS leased,
-                    count(*) FILTER (WHERE d.visible_at > now() AND d.lease_token IS NULL)::int AS scheduled,
-                    count(*) FILTER (WHERE cardinality(d.errors) > 0)::int AS retrying,
-                    count(DISTINCT d.ordering_key) FILTER (
-                        WHERE cardinality(d.errors) > 0 AND d.ordering_key IS NOT NULL)::int AS blocked,
-                    min(d.id) AS oldest_id
-                FROM bus.deliveries d
-                GROUP BY d.subscription),
-            names AS (
-                SELECT subscription FROM bus.subscriptions
-                UNION SELECT subscription FROM q
-                UNION SELECT subscription FROM bus.dead_letters),
-            dl AS (SELECT subscription, count(*)::int AS dead FROM bus.dead_letters GROUP BY subscription)
-            SELECT n.subscription, coalesce(q.ready, 0), coalesce(q.leased, 0), coalesce(q.scheduled, 0),
-                coalesce(q.retrying, 0), coalesce(dl.dead, 0),
-                -- The age of the oldest delivery's event: one event looked up per subscription, not one per delivery.
-                coalesce(extract(epoch FROM now() - (
-                    SELECT e.published_at FROM bus.deliveries o JOIN bus.events e ON e.id = o.event_id
-                    WHERE o.id = q.oldest_id)), 0)::float8,
-                coalesce(q.blocked, 0)
-            FROM names n LEFT JOIN q ON q.subscription = n.subscription
-                LEFT JOIN dl ON dl.subscription = n.subscription
-            ORDER BY n.subscription
-            """,
-            logger: logger
-        )
-        var subscriptions: [SubscriptionStats] = []
-        for try await row in rows.decode((String, Int, Int, Int, Int, Int, Double, Int).self) {
-            subscriptions.append(
-                SubscriptionStats(
-                    name: row.0, ready: row.1, leased: row.2, scheduled: row.3, retrying: row.4, deadLetters: row.5,
-                    oldestAgeSeconds: row.6, blockedKeys: row.7
-                )
+            let rows = try await connection.query(
+                """
+                WITH q AS (
+                    SELECT d.subscription,
+                        count(*) FILTER (WHERE d.visible_at <= now())::int AS ready,
+                        count(*) FILTER (WHERE d.visible_at > now() AND d.lease_token IS NOT NULL)::int AS leased,
+                        count(*) FILTER (WHERE d.visible_at > now() AND d.lease_token IS NULL)::int AS scheduled,
+                        count(*) FILTER (WHERE cardinality(d.errors) > 0)::int AS retrying,
+                        count(DISTINCT d.ordering_key) FILTER (
+                            WHERE cardinality(d.errors) > 0 AND d.ordering_key IS NOT NULL)::int AS blocked,
+                        min(d.id) AS oldest_id
+                    FROM bus.deliveries d
+                    GROUP BY d.subscription),
+                names AS (
+                    SELECT subscription FROM bus.subscriptions
+                    UNION SELECT subscription FROM q
+                    UNION SELECT subscription FROM bus.dead_letters),
+                dl AS (SELECT subscription, count(*)::int AS dead FROM bus.dead_letters GROUP BY subscription)
+                SELECT n.subscription, coalesce(q.ready, 0), coalesce(q.leased, 0), coalesce(q.scheduled, 0),
+                    coalesce(q.retrying, 0), coalesce(dl.dead, 0),
+                    -- The age of the oldest delivery's event: one event looked up per subscription, not one per delivery.
+                    coalesce(extract(epoch FROM now() - (
+                        SELECT e.published_at FROM bus.deliveries o JOIN bus.events e ON e.id = o.event_id
+                        WHERE o.id = q.oldest_id)), 0)::float8,
+                    coalesce(q.blocked, 0)
+                FROM names n LEFT JOIN q ON q.subscription = n.subscription
+                    LEFT JOIN dl ON dl.subscription = n.subscription
+                ORDER BY n.subscription
+                """,
+                logger: logger
             )
-        }
-        return BusStats(subscriptions: subscriptions)
+            var subscriptions: [SubscriptionStats] = []
+            for try await row in rows.decode((String, Int, Int, Int, Int, Int, Double, Int).self) {
+                subscriptions.append(
+                    SubscriptionStats(
+                        name: row.0,
+                        ready: row.1,
+                        leased: row.2,
+                        scheduled: row.3,
+                        retrying: row.4,
+                        deadLetters: row.5,
+                        oldestAgeSeconds: row.6,
+                        blockedKeys: row.7
+                    )
+                )
+            }
+            return BusStats(subscriptions: subscriptions)
         }
     }
 }

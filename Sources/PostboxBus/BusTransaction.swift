@@ -42,7 +42,10 @@ public final class BusTransaction: Sendable {
     /// The transaction's connection: run your own statements on it. Asking for it begins the transaction.
     public var connection: PostgresConnection {
         get async throws {
-            if state.withLock({ state in defer { state.begun = true }; return !state.begun }) {
+            if state.withLock({ state in
+                defer { state.begun = true }
+                return !state.begun
+            }) {
                 try await underlying.query("BEGIN", logger: logger)
             }
             return underlying
@@ -80,12 +83,19 @@ public final class BusTransaction: Sendable {
 
     /// Publishes a typed event in this transaction.
     public func publish<Payload: EventPayload>(
-        _ payload: Payload, correlationId: String? = nil, causationId: UUID? = nil, traceparent: String? = nil,
-        orderingKey: String? = nil, deliverAt: Date? = nil
+        _ payload: Payload,
+        correlationId: String? = nil,
+        causationId: UUID? = nil,
+        traceparent: String? = nil,
+        orderingKey: String? = nil,
+        deliverAt: Date? = nil
     ) async throws {
         try await publish(
             EventEnvelope(
-                payload, correlationId: correlationId, causationId: causationId, traceparent: traceparent,
+                payload,
+                correlationId: correlationId,
+                causationId: causationId,
+                traceparent: traceparent,
                 orderingKey: orderingKey
             ),
             deliverAt: deliverAt

@@ -83,7 +83,10 @@ public final class Consumer: Service, Sendable {
             let claimed: [ClaimedDelivery]
             do {
                 claimed = try await store.claim(
-                    subscription: subscription.name, limit: limit, lease: subscription.lease, owner: bus.instanceName
+                    subscription: subscription.name,
+                    limit: limit,
+                    lease: subscription.lease,
+                    owner: bus.instanceName
                 )
                 failures = 0
             } catch {
@@ -228,7 +231,10 @@ public final class Consumer: Service, Sendable {
         do {
             let (topics, next) = try await bus.client.withOpenConnection { [self] connection in
                 let transaction = BusTransaction(
-                    connection: connection, logger: logger, begun: false, defersPublishes: true
+                    connection: connection,
+                    logger: logger,
+                    begun: false,
+                    defersPublishes: true
                 )
                 do {
                     try await handler(events, transaction)
@@ -240,13 +246,22 @@ public final class Consumer: Service, Sendable {
                             continue
                         }
                         try await DeliveryStore.publish(
-                            publish.envelopes, deliverAt: deliverAt, on: try await transaction.connection, logger: logger
+                            publish.envelopes,
+                            deliverAt: deliverAt,
+                            on: try await transaction.connection,
+                            logger: logger
                         )
                     }
                     let acknowledged = try await DeliveryStore.acknowledge(
-                        deliveryIds: batch.map(\.deliveryId), token: batch[0].leaseToken, owner: bus.instanceName,
-                        claimNext: claimNext, subscription: subscription.name, lease: subscription.lease,
-                        publishing: published, on: connection, logger: logger
+                        deliveryIds: batch.map(\.deliveryId),
+                        token: batch[0].leaseToken,
+                        owner: bus.instanceName,
+                        claimNext: claimNext,
+                        subscription: subscription.name,
+                        lease: subscription.lease,
+                        publishing: published,
+                        on: connection,
+                        logger: logger
                     )
                     guard transaction.hasBegun else {
                         // Nothing was written before: the acknowledgement, with any events the handler published,
@@ -305,7 +320,10 @@ public final class Consumer: Service, Sendable {
             logger.info("handler failed; will retry", metadata: metadata.merging(["bus.retry.in": "\(delay)"]) { $1 })
             await ignoringFailure("schedule retry") {
                 try await store.retryLater(
-                    deliveryId: delivery.deliveryId, token: delivery.leaseToken, after: delay, error: message
+                    deliveryId: delivery.deliveryId,
+                    token: delivery.leaseToken,
+                    after: delay,
+                    error: message
                 )
             }
         }
@@ -321,7 +339,10 @@ public final class Consumer: Service, Sendable {
         )
         await ignoringFailure("dead-letter") {
             if try await store.deadLetter(
-                deliveryId: delivery.deliveryId, token: delivery.leaseToken, reason: reason, error: error
+                deliveryId: delivery.deliveryId,
+                token: delivery.leaseToken,
+                reason: reason,
+                error: error
             ) {
                 metrics.deadLettered.increment()
             }

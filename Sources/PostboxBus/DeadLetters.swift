@@ -50,7 +50,8 @@ public struct DeadLetters: Sendable {
                 RETURNING 1)
             SELECT count(*)::int FROM ins
             """,
-            as: Int.self, logger: bus.logger
+            as: Int.self,
+            logger: bus.logger
         )
         var count = 0
         for replayed in rows { count = replayed }
@@ -70,7 +71,8 @@ public struct DeadLetters: Sendable {
                 RETURNING 1)
             SELECT count(*)::int FROM d
             """,
-            as: Int.self, logger: bus.logger
+            as: Int.self,
+            logger: bus.logger
         )
         for count in rows { return count }
         return 0
@@ -82,7 +84,8 @@ public struct DeadLetters: Sendable {
             SELECT DISTINCT topic FROM bus.subscriptions
             WHERE \(subscription)::text IS NULL OR subscription = \(subscription)
             """,
-            as: String.self, logger: bus.logger
+            as: String.self,
+            logger: bus.logger
         )
         var topics: [String] = []
         for topic in rows { topics.append(topic) }
@@ -91,35 +94,45 @@ public struct DeadLetters: Sendable {
 
     private func read(subscription: String?, eventId: UUID?, limit: Int) async throws -> [DeadLetter] {
         try await bus.client.withOpenConnection { connection in
-        let rows = try await connection.query(
-            """
-            SELECT dl.subscription, dl.attempts, dl.reason, dl.errors, dl.dead_at,
-                e.id, e.type, e.version, e.occurred_at, e.correlation_id, e.causation_id, e.traceparent,
-                e.ordering_key, e.payload::text
-            FROM bus.dead_letters dl JOIN bus.events e ON e.id = dl.event_id
-            WHERE (\(subscription)::text IS NULL OR dl.subscription = \(subscription))
-              AND (\(eventId)::uuid IS NULL OR dl.event_id = \(eventId))
-            ORDER BY dl.dead_at DESC
-            LIMIT \(limit)
-            """,
-            logger: bus.logger
-        )
-        var letters: [DeadLetter] = []
-        for try await row in rows.decode(
-            (String, Int, String, [String], Date, UUID, String, Int, Date, String?, UUID?, String?, String?, String).self
-        ) {
-            letters.append(
-                DeadLetter(
-                    subscription: row.0,
-                    envelope: EventEnvelope(
-                        id: row.5, type: row.6, version: row.7, occurredAt: row.8, correlationId: row.9,
-                        causationId: row.10, traceparent: row.11, orderingKey: row.12, payload: row.13
-                    ),
-                    attempts: row.1, reason: row.2, errors: row.3, deadAt: row.4
-                )
+            let rows = try await connection.query(
+                """
+                SELECT dl.subscription, dl.attempts, dl.reason, dl.errors, dl.dead_at,
+                    e.id, e.type, e.version, e.occurred_at, e.correlation_id, e.causation_id, e.traceparent,
+                    e.ordering_key, e.payload::text
+                FROM bus.dead_letters dl JOIN bus.events e ON e.id = dl.event_id
+                WHERE (\(subscription)::text IS NULL OR dl.subscription = \(subscription))
+                  AND (\(eventId)::uuid IS NULL OR dl.event_id = \(eventId))
+                ORDER BY dl.dead_at DESC
+                LIMIT \(limit)
+                """,
+                logger: bus.logger
             )
-        }
-        return letters
+            var letters: [DeadLetter] = []
+            for try await row in rows.decode(
+                (String, Int, String, [String], Date, UUID, String, Int, Date, String?, UUID?, String?, String?, String).self
+            ) {
+                letters.append(
+                    DeadLetter(
+                        subscription: row.0,
+                        envelope: EventEnvelope(
+                            id: row.5,
+                            type: row.6,
+                            version: row.7,
+                            occurredAt: row.8,
+                            correlationId: row.9,
+                            causationId: row.10,
+                            traceparent: row.11,
+                            orderingKey: row.12,
+                            payload: row.13
+                        ),
+                        attempts: row.1,
+                        reason: row.2,
+                        errors: row.3,
+                        deadAt: row.4
+                    )
+                )
+            }
+            return letters
         }
     }
 }

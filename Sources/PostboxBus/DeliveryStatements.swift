@@ -11,7 +11,10 @@ enum DeliveryStatements {
     /// `subscription` and `limit` are SQL expressions (placeholders); `filter` is a further condition on the
     /// candidate `d`, `olderFilter` one on the older deliveries `p` of its key that would hold it back.
     fileprivate static func candidates(
-        subscription: String, limit: String, filter: String? = nil, olderFilter: String? = nil
+        subscription: String,
+        limit: String,
+        filter: String? = nil,
+        olderFilter: String? = nil
     ) -> String {
         """
         SELECT d.id, d.lease_token AS previous_token
@@ -49,12 +52,23 @@ enum DeliveryStatements {
 
     fileprivate static func claimed(_ row: ClaimedRow, subscription: String, token: UUID) -> ClaimedDelivery {
         let envelope = EventEnvelope(
-            id: row.4, type: row.5, version: row.6, occurredAt: row.7, correlationId: row.9, causationId: row.10,
-            traceparent: row.11, orderingKey: row.12, payload: row.13
+            id: row.4,
+            type: row.5,
+            version: row.6,
+            occurredAt: row.7,
+            correlationId: row.9,
+            causationId: row.10,
+            traceparent: row.11,
+            orderingKey: row.12,
+            payload: row.13
         )
         return ClaimedDelivery(
             event: ReceivedEvent(
-                envelope: envelope, subscription: subscription, attempt: row.1, publishedAt: row.8, deliveryId: row.0
+                envelope: envelope,
+                subscription: subscription,
+                attempt: row.1,
+                publishedAt: row.8,
+                deliveryId: row.0
             ),
             leaseToken: token,
             tookOverLease: row.2,
@@ -232,7 +246,8 @@ extension DeliveryStatements {
         /// `$1`–`$7`; with `publishing`, also the events as `$8`–`$16` and how many deliveries must be
         /// acknowledged for them to be published as `$17`.
         func bindings(
-            ids: some PostgresEncodable & Sendable, publishing: [EventEnvelope]? = nil
+            ids: some PostgresEncodable & Sendable,
+            publishing: [EventEnvelope]? = nil
         ) throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: publishing == nil ? 7 : 17)
             try bindings.append(ids)
@@ -251,16 +266,21 @@ extension DeliveryStatements {
 
         func decode(_ row: PostgresRow) throws -> Acknowledged {
             let r = try row.decode(
-                (Int, Int, Int64?, Int?, Bool?, Bool?, UUID?, String?, Int?, Date?, Date?, String?, UUID?, String?,
-                 String?, String?).self
+                (
+                    Int, Int, Int64?, Int?, Bool?, Bool?, UUID?, String?, Int?, Date?, Date?, String?, UUID?, String?,
+                    String?, String?
+                ).self
             )
             guard let id = r.2, let attempts = r.3, let tookOver = r.4, let handled = r.5, let eventId = r.6,
                 let type = r.7, let version = r.8, let occurredAt = r.9, let publishedAt = r.10, let payload = r.15
             else { return (r.0, r.1, nil) }
             let next = claimed(
-                (id, attempts, tookOver, handled, eventId, type, version, occurredAt, publishedAt, r.11, r.12, r.13,
-                 r.14, payload),
-                subscription: subscription, token: nextToken
+                (
+                    id, attempts, tookOver, handled, eventId, type, version, occurredAt, publishedAt, r.11, r.12, r.13,
+                    r.14, payload
+                ),
+                subscription: subscription,
+                token: nextToken
             )
             return (r.0, r.1, next)
         }
@@ -277,30 +297,31 @@ extension DeliveryStatements {
         let publishes =
             publishing
             ? DeliveryStatements.publishing(
-                firstParameter: 8, visibleAt: "now()",
+                firstParameter: 8,
+                visibleAt: "now()",
                 gate: "(SELECT count(*) FROM a) = $17 AND (SELECT count(*) FROM h) = $17"
             ) + ",\n    "
             : ""
         return """
-        WITH a AS (
-            DELETE FROM bus.deliveries WHERE id = \(ids) AND lease_token = $2
-            RETURNING subscription, event_id, attempts),
-        h AS (
-            INSERT INTO bus.handled (subscription, event_id, attempts, handled_by)
-            SELECT subscription, event_id, attempts, $3 FROM a
-            ON CONFLICT DO NOTHING
-            RETURNING 1),
-        \(publishes)c AS (
-            \(candidates(
+            WITH a AS (
+                DELETE FROM bus.deliveries WHERE id = \(ids) AND lease_token = $2
+                RETURNING subscription, event_id, attempts),
+            h AS (
+                INSERT INTO bus.handled (subscription, event_id, attempts, handled_by)
+                SELECT subscription, event_id, attempts, $3 FROM a
+                ON CONFLICT DO NOTHING
+                RETURNING 1),
+            \(publishes)c AS (
+                \(candidates(
                 subscription: "$4", limit: limit, filter: "NOT (d.id = \(ids)) AND $5::bigint > 0",
                 olderFilter: "NOT (p.id = \(ids))"))),
-        u AS (
-            \(lease(token: "$6", owner: "$3", seconds: "$7")))
-        SELECT (SELECT count(*) FROM a)::int, (SELECT count(*) FROM h)::int, x.*
-        FROM (SELECT 1) one LEFT JOIN LATERAL (
-            SELECT \(claimedColumns)
-            FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e) x ON true
-        """
+            u AS (
+                \(lease(token: "$6", owner: "$3", seconds: "$7")))
+            SELECT (SELECT count(*) FROM a)::int, (SELECT count(*) FROM h)::int, x.*
+            FROM (SELECT 1) one LEFT JOIN LATERAL (
+                SELECT \(claimedColumns)
+                FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e) x ON true
+            """
     }
 
     /// Extends the leases a consumer still holds; rows being acknowledged right now are skipped, not waited for.

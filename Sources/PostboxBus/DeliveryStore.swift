@@ -12,7 +12,10 @@ struct DeliveryStore: Sendable {
     /// Inserts the events and one delivery per subscribed subscription, in the caller's transaction.
     /// An id that already exists is skipped (a duplicate publish has no effect).
     static func publish(
-        _ envelopes: [EventEnvelope], deliverAt: Date?, on connection: PostgresConnection, logger: Logger
+        _ envelopes: [EventEnvelope],
+        deliverAt: Date?,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws {
         guard !envelopes.isEmpty else { return }
         // Drained as a row sequence: in PostgresNIO 1.33.2 the overload returning the command tag traps on a
@@ -57,7 +60,11 @@ struct DeliveryStore: Sendable {
     /// Committed asynchronously (see ``DeliveryStatements/Claim``).
     func claim(subscription: String, limit: Int, lease: Duration, owner: String) async throws -> [ClaimedDelivery] {
         let statement = DeliveryStatements.Claim(
-            subscription: subscription, limit: limit, token: UUID(), owner: owner, leaseSeconds: lease.seconds
+            subscription: subscription,
+            limit: limit,
+            token: UUID(),
+            owner: owner,
+            leaseSeconds: lease.seconds
         )
         return try await client.withOpenConnection { [logger] connection in
             var claimed: [ClaimedDelivery] = []
@@ -72,7 +79,8 @@ struct DeliveryStore: Sendable {
     func nextVisibleAt(subscription: String) async throws -> Date? {
         try await client.withOpenConnection { connection in
             let rows = try await connection.query(
-                "SELECT min(visible_at) FROM bus.deliveries WHERE subscription = \(subscription)", logger: logger
+                "SELECT min(visible_at) FROM bus.deliveries WHERE subscription = \(subscription)",
+                logger: logger
             )
             for try await next in rows.decode(Date?.self) { return next }
             return nil
@@ -102,13 +110,25 @@ struct DeliveryStore: Sendable {
     /// `publishing` are events the handler published (to be visible at once): they go into the same statement and
     /// are published only if every delivery was acknowledged and recorded as handled by it.
     static func acknowledge(
-        deliveryIds: [Int64], token: UUID, owner: String, claimNext: Int, subscription: String, lease: Duration,
-        publishing: [EventEnvelope] = [], on connection: PostgresConnection, logger: Logger
+        deliveryIds: [Int64],
+        token: UUID,
+        owner: String,
+        claimNext: Int,
+        subscription: String,
+        lease: Duration,
+        publishing: [EventEnvelope] = [],
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> Acknowledgement {
         typealias Statements = DeliveryStatements
         let parameters = Statements.AcknowledgeParameters(
-            deliveryIds: deliveryIds, token: token, owner: owner, subscription: subscription, limit: claimNext,
-            nextToken: UUID(), leaseSeconds: lease.seconds
+            deliveryIds: deliveryIds,
+            token: token,
+            owner: owner,
+            subscription: subscription,
+            limit: claimNext,
+            nextToken: UUID(),
+            leaseSeconds: lease.seconds
         )
         let one = deliveryIds.count == 1 && claimNext <= 1
         let rows =
@@ -124,7 +144,8 @@ struct DeliveryStore: Sendable {
                 )
             case (false, false):
                 try await connection.execute(
-                    Statements.AcknowledgePublishAndClaim(parameters: parameters, published: publishing), logger: logger
+                    Statements.AcknowledgePublishAndClaim(parameters: parameters, published: publishing),
+                    logger: logger
                 )
             }
         var acknowledgement = Acknowledgement()
@@ -162,21 +183,21 @@ struct DeliveryStore: Sendable {
     @discardableResult
     func deadLetter(deliveryId: Int64, token: UUID, reason: String, error: String) async throws -> Bool {
         try await client.withOpenConnection { connection in
-        let rows = try await connection.query(
-            """
-            WITH d AS (
-                DELETE FROM bus.deliveries WHERE id = \(deliveryId) AND lease_token = \(token)
-                RETURNING subscription, event_id, attempts, errors)
-            INSERT INTO bus.dead_letters (subscription, event_id, attempts, reason, errors)
-            SELECT subscription, event_id, attempts, \(reason), array_append(errors, \(error)) FROM d
-            ON CONFLICT (subscription, event_id) DO UPDATE
-                SET attempts = EXCLUDED.attempts, reason = EXCLUDED.reason, errors = EXCLUDED.errors, dead_at = now()
-            RETURNING 1
-            """,
-            logger: logger
-        )
-        for try await _ in rows { return true }
-        return false
+            let rows = try await connection.query(
+                """
+                WITH d AS (
+                    DELETE FROM bus.deliveries WHERE id = \(deliveryId) AND lease_token = \(token)
+                    RETURNING subscription, event_id, attempts, errors)
+                INSERT INTO bus.dead_letters (subscription, event_id, attempts, reason, errors)
+                SELECT subscription, event_id, attempts, \(reason), array_append(errors, \(error)) FROM d
+                ON CONFLICT (subscription, event_id) DO UPDATE
+                    SET attempts = EXCLUDED.attempts, reason = EXCLUDED.reason, errors = EXCLUDED.errors, dead_at = now()
+                RETURNING 1
+                """,
+                logger: logger
+            )
+            for try await _ in rows { return true }
+            return false
         }
     }
 }

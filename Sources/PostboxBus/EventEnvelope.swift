@@ -24,8 +24,15 @@ public struct EventEnvelope: Sendable, Hashable, Codable {
 
     /// Creates an envelope with a raw JSON body.
     public init(
-        id: UUID = UUID(), type: String, version: Int = 1, occurredAt: Date = Date(), correlationId: String? = nil,
-        causationId: UUID? = nil, traceparent: String? = nil, orderingKey: String? = nil, payload: String
+        id: UUID = UUID(),
+        type: String,
+        version: Int = 1,
+        occurredAt: Date = Date(),
+        correlationId: String? = nil,
+        causationId: UUID? = nil,
+        traceparent: String? = nil,
+        orderingKey: String? = nil,
+        payload: String
     ) {
         self.id = id
         self.type = type
@@ -40,13 +47,24 @@ public struct EventEnvelope: Sendable, Hashable, Codable {
 
     /// Creates an envelope for a typed event, encoding its body as JSON.
     public init<Payload: EventPayload>(
-        _ payload: Payload, id: UUID = UUID(), occurredAt: Date = Date(), correlationId: String? = nil,
-        causationId: UUID? = nil, traceparent: String? = nil, orderingKey: String? = nil
+        _ payload: Payload,
+        id: UUID = UUID(),
+        occurredAt: Date = Date(),
+        correlationId: String? = nil,
+        causationId: UUID? = nil,
+        traceparent: String? = nil,
+        orderingKey: String? = nil
     ) throws {
         let body = try EventCoding.encoder.encode(payload)
         self.init(
-            id: id, type: Payload.eventType, version: Payload.eventVersion, occurredAt: occurredAt,
-            correlationId: correlationId, causationId: causationId, traceparent: traceparent, orderingKey: orderingKey,
+            id: id,
+            type: Payload.eventType,
+            version: Payload.eventVersion,
+            occurredAt: occurredAt,
+            correlationId: correlationId,
+            causationId: causationId,
+            traceparent: traceparent,
+            orderingKey: orderingKey,
             payload: String(decoding: body, as: UTF8.self)
         )
     }
@@ -54,7 +72,10 @@ public struct EventEnvelope: Sendable, Hashable, Codable {
     /// An envelope for an event caused by this one: same correlation id and trace, causation id set to this id.
     public func causing<Payload: EventPayload>(_ payload: Payload, orderingKey: String? = nil) throws -> EventEnvelope {
         try EventEnvelope(
-            payload, correlationId: correlationId, causationId: id, traceparent: traceparent,
+            payload,
+            correlationId: correlationId,
+            causationId: id,
+            traceparent: traceparent,
             orderingKey: orderingKey ?? self.orderingKey
         )
     }

@@ -43,12 +43,17 @@ public final class MessageBus: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.listener = BusListener(
-            client: client, dedicatedConnection: configuration.listenerConnection,
-            channel: configuration.notificationChannel, logger: logger
+            client: client,
+            dedicatedConnection: configuration.listenerConnection,
+            channel: configuration.notificationChannel,
+            logger: logger
         )
         self.notifier = Notifier(
-            client: client, channel: configuration.notificationChannel,
-            interval: configuration.notificationInterval, listener: listener, logger: logger
+            client: client,
+            channel: configuration.notificationChannel,
+            interval: configuration.notificationInterval,
+            listener: listener,
+            logger: logger
         )
         self.store = DeliveryStore(client: client, logger: logger)
     }

@@ -45,7 +45,8 @@ extension PostgresClient {
     }
 
     private static func abandoningIfClosed<Result: Sendable>(
-        _ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> Result
+        _ connection: PostgresConnection,
+        _ body: @escaping @Sendable () async throws -> Result
     ) async throws -> Result {
         let outcome = Outcome<Result>()
         return try await withCheckedThrowingContinuation { continuation in
@@ -68,7 +69,8 @@ extension PostgresClient {
     /// `withTransaction` on an open connection (see ``withOpenConnection(_:)``): BEGIN, `body`, COMMIT, or
     /// ROLLBACK when `body` throws; errors come back as `PostgresTransactionError`, as from PostgresNIO.
     func withOpenTransaction<Result: Sendable>(
-        logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await withOpenConnection { connection in
             try await connection.withTransaction(logger: logger) { try await body($0) }
@@ -78,7 +80,8 @@ extension PostgresClient {
     /// `withTransaction` on a connection checked to be open, for a body that cannot leave its caller's task (a
     /// producer's transaction): it gets the check before use, not the watchdog of ``withOpenConnection(_:)``.
     func withCheckedTransaction<Result: Sendable>(
-        logger: Logger, _ body: (PostgresConnection) async throws -> Result
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await withCheckedConnection { connection in
             try await connection.withTransaction(logger: logger) { try await body($0) }

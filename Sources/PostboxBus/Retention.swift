@@ -14,7 +14,8 @@ struct Retention {
         while true {
             let slice = try await client.withOpenTransaction(logger: logger) { connection -> Int in
                 let locked = try await connection.query(
-                    "SELECT pg_try_advisory_xact_lock(hashtext('postbox.bus.retention'))", logger: logger
+                    "SELECT pg_try_advisory_xact_lock(hashtext('postbox.bus.retention'))",
+                    logger: logger
                 ).decode(Bool.self).reduce(into: false) { $0 = $1 }
                 guard locked else { return 0 }
                 let rows = try await connection.query(

@@ -16,7 +16,9 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Creates a policy; the defaults are 200 ms doubling to at most 60 s, half of each delay random.
     public init(
-        initialDelay: Duration = .milliseconds(200), multiplier: Double = 2, maximumDelay: Duration = .seconds(60),
+        initialDelay: Duration = .milliseconds(200),
+        multiplier: Double = 2,
+        maximumDelay: Duration = .seconds(60),
         jitter: Double = 0.5
     ) {
         self.initialDelay = initialDelay

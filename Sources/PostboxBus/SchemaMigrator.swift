@@ -29,10 +29,12 @@ public struct SchemaMigrator: Sendable {
         if try await pendingVersions(client: client, logger: logger).isEmpty { return [] }
         return try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
-                "SELECT pg_advisory_xact_lock(hashtext(\("postbox.migrations." + schema)))", logger: logger
+                "SELECT pg_advisory_xact_lock(hashtext(\("postbox.migrations." + schema)))",
+                logger: logger
             )
             let missing = try await connection.query(
-                "SELECT to_regnamespace(\(schema)) IS NULL", logger: logger
+                "SELECT to_regnamespace(\(schema)) IS NULL",
+                logger: logger
             ).decode(Bool.self).reduce(into: false) { $0 = $1 }
             if missing {
                 try await connection.query("CREATE SCHEMA \(unescaped: schema)", logger: logger)
@@ -67,7 +69,8 @@ public struct SchemaMigrator: Sendable {
     /// The versions not yet applied; empty means the schema is up to date (what a readiness check asks).
     public func pendingVersions(client: PostgresClient, logger: Logger) async throws -> [Int] {
         let exists = try await client.query(
-            "SELECT to_regclass(\(schema + ".schema_migrations")) IS NOT NULL", logger: logger
+            "SELECT to_regclass(\(schema + ".schema_migrations")) IS NOT NULL",
+            logger: logger
         ).decode(Bool.self).reduce(into: false) { $0 = $1 }
         guard exists else { return migrations.map(\.version) }
         let applied = try await client.withConnection { try await appliedVersions(connection: $0, logger: logger) }
@@ -77,7 +80,8 @@ public struct SchemaMigrator: Sendable {
     private func appliedVersions(connection: PostgresConnection, logger: Logger) async throws -> Set<Int> {
         var versions = Set<Int>()
         let rows = try await connection.query(
-            "SELECT version FROM \(unescaped: schema).schema_migrations", logger: logger
+            "SELECT version FROM \(unescaped: schema).schema_migrations",
+            logger: logger
         )
         for try await version in rows.decode(Int.self) { versions.insert(version) }
         return versions

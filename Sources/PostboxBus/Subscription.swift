@@ -31,9 +31,16 @@ public struct Subscription: Sendable, Hashable {
 
     /// Creates a subscription; every setting but the name and topics has a default suited to a service.
     public init(
-        name: String, topics: [String], concurrency: Int = 4, claimBatchSize: Int = 16, handlerBatchSize: Int = 1,
-        lease: Duration = .seconds(5), maxAttempts: Int = 5, retry: RetryPolicy = RetryPolicy(),
-        pollInterval: Duration = .seconds(2), drainTimeout: Duration = .seconds(10),
+        name: String,
+        topics: [String],
+        concurrency: Int = 4,
+        claimBatchSize: Int = 16,
+        handlerBatchSize: Int = 1,
+        lease: Duration = .seconds(5),
+        maxAttempts: Int = 5,
+        retry: RetryPolicy = RetryPolicy(),
+        pollInterval: Duration = .seconds(2),
+        drainTimeout: Duration = .seconds(10),
         handlerTimeout: Duration = .seconds(120)
     ) {
         precondition(!name.isEmpty && !topics.isEmpty, "a subscription needs a name and at least one topic")

@@ -15,7 +15,8 @@ struct Bench: AsyncParsableCommand {
 /// `postbox bench all`: `bench bus` then `bench system`, each with its defaults (or `--json` for both).
 struct BenchAll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "all", abstract: "The bus benchmark, then the system benchmark, with their defaults."
+        commandName: "all",
+        abstract: "The bus benchmark, then the system benchmark, with their defaults."
     )
 
     @Flag(help: "Print JSON instead of tables.")

@@ -52,10 +52,15 @@ struct BusBench: AsyncParsableCommand {
         }
         do {
             let benchmark = BusBenchmark(
-                database: target, connections: connections, duration: .seconds(seconds), batchSize: batchSize,
-                redeliveryRuns: redeliveryRuns, workerPath: CommandLine.arguments[0],
+                database: target,
+                connections: connections,
+                duration: .seconds(seconds),
+                batchSize: batchSize,
+                redeliveryRuns: redeliveryRuns,
+                workerPath: CommandLine.arguments[0],
                 restartServer: restart(server),
-                logger: logger, progress: progress
+                logger: logger,
+                progress: progress
             )
             let report = try await benchmark.run()
             print(json ? try report.json() : report.table())

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import PostboxHarness
 import PostboxBus
+import PostboxHarness
 import PostboxService
 import PostgresNIO
 import ServiceLifecycle
@@ -28,7 +28,8 @@ struct BusBenchmark {
     let progress: @Sendable (String) -> Void
 
     static let backlogCap = 5_000
-    static let payload = #"{"orderId":"8b4e8a0e-8f5c-4a43-9d59-0a9b8f3b1c11","customerId":"c-1042","lines":[{"sku":"SKU-001","quantity":2,"priceCents":1999},{"sku":"SKU-002","quantity":1,"priceCents":4999}],"totalCents":8997}"#
+    static let payload =
+        #"{"orderId":"8b4e8a0e-8f5c-4a43-9d59-0a9b8f3b1c11","customerId":"c-1042","lines":[{"sku":"SKU-001","quantity":2,"priceCents":1999},{"sku":"SKU-002","quantity":1,"priceCents":4999}],"totalCents":8997}"#
 
     func run() async throws -> BusBenchmarkReport {
         let machine = try await withClient { client in try await MachineDescription.read(client: client, logger: logger) }
@@ -55,10 +56,17 @@ struct BusBenchmark {
             redeliveries.append(try await measureRedelivery())
         }
         return BusBenchmarkReport(
-            machine: machine, connections: connections, seconds: duration.components.seconds, batchSize: batchSize,
-            limitSingleWork: limitSingle, limitBatchedWork: limitBatched, busSingleWork: busSingle,
+            machine: machine,
+            connections: connections,
+            seconds: duration.components.seconds,
+            batchSize: batchSize,
+            limitSingleWork: limitSingle,
+            limitBatchedWork: limitBatched,
+            busSingleWork: busSingle,
             busBatchedWork: busBatched,
-            redeliverySeconds: redeliveries, restartRecovery: restart, date: Date()
+            redeliverySeconds: redeliveries,
+            restartRecovery: restart,
+            date: Date()
         )
     }
 
@@ -133,13 +141,18 @@ struct BusBenchmark {
                 if rate >= Self.recoveredShare * rateBefore {
                     // The window that reached the rate began here; throughput was back by its start at the latest.
                     return RestartRecovery(
-                        rateBefore: rateBefore, serverRestartSeconds: serverBack.seconds,
-                        recoveredSeconds: (windowStart.0 - restartedAt).seconds, recovered: true
+                        rateBefore: rateBefore,
+                        serverRestartSeconds: serverBack.seconds,
+                        recoveredSeconds: (windowStart.0 - restartedAt).seconds,
+                        recovered: true
                     )
                 }
             }
             return RestartRecovery(
-                rateBefore: rateBefore, serverRestartSeconds: serverBack.seconds, recoveredSeconds: 60, recovered: false
+                rateBefore: rateBefore,
+                serverRestartSeconds: serverBack.seconds,
+                recoveredSeconds: 60,
+                recovered: false
             )
         }
     }
@@ -149,7 +162,8 @@ struct BusBenchmark {
 
     /// Runs publishers and competing consumers of one subscription until `measurement` returns.
     private func runBusWorkload<Measured: Sendable>(
-        eventsPerTransaction batch: Int, topicSuffix: String = "",
+        eventsPerTransaction batch: Int,
+        topicSuffix: String = "",
         measurement: @escaping @Sendable (Tally, PostgresClient) async throws -> Measured
     ) async throws -> Measured {
         let handled = Tally()
@@ -157,7 +171,10 @@ struct BusBenchmark {
         // Half the connections claim and handle, half publish: competing consumers of one subscription, each
         // with one claim loop and one handler transaction at a time, as the plain-SQL clients each run one.
         let subscription = Subscription(
-            name: "bench-\(batch)\(topicSuffix)", topics: [topic], concurrency: 1, claimBatchSize: batch,
+            name: "bench-\(batch)\(topicSuffix)",
+            topics: [topic],
+            concurrency: 1,
+            claimBatchSize: batch,
             handlerBatchSize: batch
         )
         return try await withClient { client in
@@ -169,7 +186,8 @@ struct BusBenchmark {
             }
             let services = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: bus)] + consumers.map { .init(service: $0) }, logger: logger
+                    services: [.init(service: bus)] + consumers.map { .init(service: $0) },
+                    logger: logger
                 )
             )
             return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -279,7 +297,9 @@ struct BusBenchmark {
 
     /// Runs `workload` until cancelled; returns the counter's rate over `duration` after one second of warm-up.
     private func measure(
-        counter: Tally, client: PostgresClient, workload: @escaping @Sendable () async -> Void
+        counter: Tally,
+        client: PostgresClient,
+        workload: @escaping @Sendable () async -> Void
     ) async throws -> Throughput {
         try await measuring(counter, by: { counter in try await measure(counter: counter, client: client) }, workload: workload)
     }
@@ -302,7 +322,8 @@ struct BusBenchmark {
     private func walPosition(_ client: PostgresClient) async -> Int64? {
         do {
             for try await position in try await client.query(
-                "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint", logger: logger
+                "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint",
+                logger: logger
             ).decode(Int64.self) { return position }
         } catch {
             progress("WAL position unreadable (\(String(reflecting: error))); measuring without it")
@@ -312,7 +333,8 @@ struct BusBenchmark {
 
     /// Runs `workload` while `measurement` runs, then cancels it.
     private func measuring<Measured: Sendable>(
-        _ counter: Tally, by measurement: @escaping @Sendable (Tally) async throws -> Measured,
+        _ counter: Tally,
+        by measurement: @escaping @Sendable (Tally) async throws -> Measured,
         workload: @escaping @Sendable () async -> Void
     ) async throws -> Measured {
         try await withThrowingTaskGroup(of: Measured?.self) { group in

@@ -47,42 +47,74 @@ struct BusBenchmarkReport: Codable, Sendable {
     var figures: [Figure] {
         var figures = [
             Figure(
-                name: "limit: plain SQL, 1 insert + 1 claim per transaction", value: limitSingle, unit: "msg/s",
-                reference: "-", ratio: nil, target: "-", met: true
+                name: "limit: plain SQL, 1 insert + 1 claim per transaction",
+                value: limitSingle,
+                unit: "msg/s",
+                reference: "-",
+                ratio: nil,
+                target: "-",
+                met: true
             ),
             Figure(
-                name: "limit: plain SQL, \(batchSize) per transaction", value: limitBatched, unit: "msg/s",
-                reference: "-", ratio: nil, target: "-", met: true
+                name: "limit: plain SQL, \(batchSize) per transaction",
+                value: limitBatched,
+                unit: "msg/s",
+                reference: "-",
+                ratio: nil,
+                target: "-",
+                met: true
             ),
             Figure(
-                name: "bus: 1 event per transaction", value: busSingle, unit: "msg/s",
-                reference: "limit 1/txn", ratio: busSingle / limitSingle, target: ">= 0.70",
+                name: "bus: 1 event per transaction",
+                value: busSingle,
+                unit: "msg/s",
+                reference: "limit 1/txn",
+                ratio: busSingle / limitSingle,
+                target: ">= 0.70",
                 met: busSingle / limitSingle >= 0.70
             ),
             Figure(
-                name: "bus: \(batchSize) events per transaction", value: busBatched, unit: "msg/s",
-                reference: "limit 1/txn", ratio: busBatched / limitSingle, target: ">= 5x",
+                name: "bus: \(batchSize) events per transaction",
+                value: busBatched,
+                unit: "msg/s",
+                reference: "limit 1/txn",
+                ratio: busBatched / limitSingle,
+                target: ">= 5x",
                 met: busBatched / limitSingle >= 5
             ),
             Figure(
-                name: "bus: \(batchSize) events per transaction", value: busBatched, unit: "msg/s",
-                reference: "limit \(batchSize)/txn", ratio: busBatched / limitBatched, target: ">= 0.70",
+                name: "bus: \(batchSize) events per transaction",
+                value: busBatched,
+                unit: "msg/s",
+                reference: "limit \(batchSize)/txn",
+                ratio: busBatched / limitBatched,
+                target: ">= 0.70",
                 met: busBatched / limitBatched >= 0.70
             ),
         ]
         if let restart = restartRecovery {
             figures.append(
                 Figure(
-                    name: "PostgreSQL restart → full throughput", value: restart.recoveredSeconds, unit: "s",
-                    reference: "-", ratio: nil, target: "< 60 s", met: restart.recovered
+                    name: "PostgreSQL restart → full throughput",
+                    value: restart.recoveredSeconds,
+                    unit: "s",
+                    reference: "-",
+                    ratio: nil,
+                    target: "< 60 s",
+                    met: restart.recovered
                 )
             )
         }
         if let worst = redeliverySeconds.max() {
             figures.append(
                 Figure(
-                    name: "redelivery after SIGKILL (worst of \(redeliverySeconds.count))", value: worst, unit: "s",
-                    reference: "target", ratio: nil, target: "<= 10 s", met: worst <= 10
+                    name: "redelivery after SIGKILL (worst of \(redeliverySeconds.count))",
+                    value: worst,
+                    unit: "s",
+                    reference: "target",
+                    ratio: nil,
+                    target: "<= 10 s",
+                    met: worst <= 10
                 )
             )
         }
@@ -114,7 +146,9 @@ struct BusBenchmarkReport: Codable, Sendable {
             lines.append(
                 String(
                     format: "restart: %.0f msg/s before; pg_ctl restart took %.2f s; back to %.0f%% of that rate %@",
-                    restart.rateBefore, restart.serverRestartSeconds, BusBenchmark.recoveredShare * 100,
+                    restart.rateBefore,
+                    restart.serverRestartSeconds,
+                    BusBenchmark.recoveredShare * 100,
                     restart.recovered ? String(format: "%.2f s after the restart began", restart.recoveredSeconds) : "not within 60 s"
                 )
             )

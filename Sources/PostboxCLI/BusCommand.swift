@@ -62,7 +62,8 @@ struct BusCommand: AsyncParsableCommand {
 
         /// Runs `operation` (replay or purge) on the selected dead letters of `target`; returns how many it touched.
         func apply(
-            on target: Target, _ operation: @escaping @Sendable (DeadLetters, String?, [UUID]?) async throws -> Int
+            on target: Target,
+            _ operation: @escaping @Sendable (DeadLetters, String?, [UUID]?) async throws -> Int
         ) async throws -> Int {
             let (subscription, ids) = (subscription, try ids())
             return try await target.withBus { bus in try await operation(bus.deadLetters, subscription, ids) }

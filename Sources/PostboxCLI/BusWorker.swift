@@ -35,12 +35,18 @@ struct BusWorker: AsyncParsableCommand {
         let logger = Logger(label: "postbox.bus-worker")
         let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
         let bus = MessageBus(
-            client: client, configuration: .init(listenerConnection: url.connectionConfiguration), logger: logger
+            client: client,
+            configuration: .init(listenerConnection: url.connectionConfiguration),
+            logger: logger
         )
         let mode = self.mode
         let subscription = Subscription(
-            name: subscription, topics: topic, concurrency: 1, claimBatchSize: 1,
-            lease: .milliseconds(leaseMilliseconds), maxAttempts: maxAttempts
+            name: subscription,
+            topics: topic,
+            concurrency: 1,
+            claimBatchSize: 1,
+            lease: .milliseconds(leaseMilliseconds),
+            maxAttempts: maxAttempts
         )
         let consumer = bus.consumer(subscription) { event, _ in
             FileHandle.standardOutput.write(Data("claimed \(event.id) attempt \(event.attempt)\n".utf8))
@@ -51,7 +57,9 @@ struct BusWorker: AsyncParsableCommand {
             }
         }
         let group = ServiceGroup(
-            services: [client, bus, consumer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            services: [client, bus, consumer],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
         try await group.run()
     }

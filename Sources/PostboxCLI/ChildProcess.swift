@@ -27,8 +27,12 @@ struct ChildProcess: Service {
             do {
                 let result = try await cancelWhenGracefulShutdown { [instance, executable, table, printer] in
                     try await Subprocess.run(
-                        .path(executable), environment: .inherit.updating(updates), platformOptions: options,
-                        input: .none, output: .sequence, error: .combinedWithOutput
+                        .path(executable),
+                        environment: .inherit.updating(updates),
+                        platformOptions: options,
+                        input: .none,
+                        output: .sequence,
+                        error: .combinedWithOutput
                     ) { execution in
                         table.started(instance.label, pid: execution.processIdentifier.value)
                         for try await line in execution.standardOutput.lines() {

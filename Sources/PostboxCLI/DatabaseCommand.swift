@@ -30,7 +30,8 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct Script: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "sql", abstract: "Print the setup SQL (infra/postgres/setup.sql) for psql or a migration tool."
+            commandName: "sql",
+            abstract: "Print the setup SQL (infra/postgres/setup.sql) for psql or a migration tool."
         )
 
         func run() async throws {

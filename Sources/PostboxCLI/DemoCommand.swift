@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import PostboxScenarios
 import NIOHTTP1
+import PostboxScenarios
 
 /// `postbox demo`: three orders through the public APIs of a running system — one confirmed, one declined,
 /// one out of stock — and their outcomes.
@@ -16,10 +16,24 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each order to reach a final state.")
     var timeout: Int = 30
 
-    struct Created: Decodable { var id: UUID; var token: String? }
-    struct Accepted: Decodable { var orderId: UUID; var status: String }
-    struct Order: Decodable { var id: UUID; var status: String; var reason: String?; var totalCents: Int }
-    struct Payment: Decodable { var status: String; var amountCents: Int }
+    struct Created: Decodable {
+        var id: UUID
+        var token: String?
+    }
+    struct Accepted: Decodable {
+        var orderId: UUID
+        var status: String
+    }
+    struct Order: Decodable {
+        var id: UUID
+        var status: String
+        var reason: String?
+        var totalCents: Int
+    }
+    struct Payment: Decodable {
+        var status: String
+        var amountCents: Int
+    }
 
     func run() async throws {
         let orders = "http://127.0.0.1:\(portBase + 1)"
@@ -43,7 +57,10 @@ struct DemoCommand: AsyncParsableCommand {
             let cart: Created = try await decode(.POST, "\(orders)/carts", nil, [201], headers: auth)
             try await waitForCatalogue(orders: orders, cart: cart.id, sku: sku, quantity: quantity, auth: auth)
             let accepted: Accepted = try await decode(
-                .POST, "\(orders)/carts/\(cart.id)/checkout", #"{"paymentToken":"\#(token)"}"#, [202],
+                .POST,
+                "\(orders)/carts/\(cart.id)/checkout",
+                #"{"paymentToken":"\#(token)"}"#,
+                [202],
                 headers: auth.merging(["Idempotency-Key": UUID().uuidString]) { $1 }
             )
             let order = try await waitForFinal(orders: orders, id: accepted.orderId, auth: auth)
@@ -62,7 +79,10 @@ struct DemoCommand: AsyncParsableCommand {
         let deadline = ContinuousClock.now + .seconds(timeout)
         while true {
             let answer = try await Shop.call(
-                .POST, "\(orders)/carts/\(cart)/items", json: #"{"sku":"\#(sku)","quantity":\#(quantity)}"#, headers: auth
+                .POST,
+                "\(orders)/carts/\(cart)/items",
+                json: #"{"sku":"\#(sku)","quantity":\#(quantity)}"#,
+                headers: auth
             )
             if answer.status == 200 { return }
             guard answer.status == 422, ContinuousClock.now < deadline else {
@@ -92,7 +112,11 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func decode<Value: Decodable>(
-        _ method: HTTPMethod, _ url: String, _ json: String?, _ statuses: Set<Int>, headers: [String: String] = [:]
+        _ method: HTTPMethod,
+        _ url: String,
+        _ json: String?,
+        _ statuses: Set<Int>,
+        headers: [String: String] = [:]
     ) async throws -> Value {
         let answer: Shop.Answer
         do {

@@ -34,7 +34,10 @@ struct FlowBreakdown: Codable {
     /// `excludingCarts` (a warm-up's orders, whose last few may start after `since`) and their events (an order's
     /// events carry its id, as `UUID.uuidString` writes it, as their ordering key).
     static func read(
-        on connection: PostgresConnection, since: Double, excludingCarts: [UUID], logger: Logger
+        on connection: PostgresConnection,
+        since: Double,
+        excludingCarts: [UUID],
+        logger: Logger
     ) async throws -> FlowBreakdown {
         var histograms: [String: (String, String, Histogram<UInt64>)] = [:]
         for try await (subscription, type, micros) in try await connection.query(

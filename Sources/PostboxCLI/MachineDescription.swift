@@ -23,7 +23,10 @@ struct MachineDescription: Codable, Sendable {
             return MachineDescription(
                 cores: ProcessInfo.processInfo.activeProcessorCount,
                 memoryGiB: (Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824 * 10).rounded() / 10,
-                postgres: version, fsync: fsync, synchronousCommit: synchronous, fullPageWrites: fullPages
+                postgres: version,
+                fsync: fsync,
+                synchronousCommit: synchronous,
+                fullPageWrites: fullPages
             )
         }
         throw ValidationFailure("the server did not report its settings")

@@ -24,7 +24,8 @@ struct PostgresCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "postbox.postgres")
         let server = try await EmbeddedPostgres.start(
-            .init(durability: .default, dataDirectory: dataDir.map { FilePath($0) }, port: port), logger: logger
+            .init(durability: .default, dataDirectory: dataDir.map { FilePath($0) }, port: port),
+            logger: logger
         )
         let timings = server.timings
         let initdb = timings.initdb.map { "initdb \(milliseconds($0)) ms (cache was empty)" } ?? "template reused from cache"
@@ -36,7 +37,9 @@ struct PostgresCommand: AsyncParsableCommand {
             Data("ready \(server.url()) \(server.dataDirectory) \(try server.postmasterProcessID())\n".utf8)
         )
         let group = ServiceGroup(
-            services: [UntilShutdown()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            services: [UntilShutdown()],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
         try await group.run()
         try await server.stop()

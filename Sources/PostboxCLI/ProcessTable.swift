@@ -8,7 +8,9 @@ final class ProcessTable: Sendable {
     init(instances: [ProcessInstance], portBase: Int, databaseURL: String) {
         state = Mutex(
             UpState(
-                supervisorPid: getpid(), portBase: portBase, databaseURL: databaseURL,
+                supervisorPid: getpid(),
+                portBase: portBase,
+                databaseURL: databaseURL,
                 processes: instances.map { .init(name: $0.label, pid: nil, port: $0.port, restarts: 0) }
             )
         )

@@ -12,15 +12,18 @@ enum ServiceBinaries {
 
     /// The same, telling `note` what it does.
     static func locate(build: Bool, note: (String) -> Void) async throws -> FilePath {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         let directory = FilePath(executable).removingLastComponent()
         if build, let root = packageRoot(of: directory.string) {
             let configuration = directory.string.contains("/release") ? "release" : "debug"
             note("building the services (swift build -c \(configuration))…")
             let result = try await Subprocess.run(
-                .name("swift"), arguments: ["build", "-c", configuration, "--package-path", root],
-                output: .string(limit: 1 << 22), error: .string(limit: 1 << 22)
+                .name("swift"),
+                arguments: ["build", "-c", configuration, "--package-path", root],
+                output: .string(limit: 1 << 22),
+                error: .string(limit: 1 << 22)
             )
             guard result.terminationStatus.isSuccess else {
                 throw ValidationFailure(

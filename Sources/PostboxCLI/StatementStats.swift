@@ -40,8 +40,12 @@ struct StatementStats {
                 lines.append(
                     String(
                         format: "%@ %9.2f  %7.0f  %7.0f  %7.3f  %@",
-                        role.padding(toLength: 11, withPad: " ", startingAt: 0), Double(calls) / Double(max(per, 1)),
-                        exec, plan, mean, query
+                        role.padding(toLength: 11, withPad: " ", startingAt: 0),
+                        Double(calls) / Double(max(per, 1)),
+                        exec,
+                        plan,
+                        mean,
+                        query
                     )
                 )
             }
@@ -58,8 +62,10 @@ struct StatementStats {
             for try await (role, calls, time) in totals.decode((String, Double, Double).self) {
                 lines.append(
                     String(
-                        format: "%@ %7.1f  %7.3f", role.padding(toLength: 16, withPad: " ", startingAt: 0),
-                        calls / Double(max(per, 1)), time / Double(max(per, 1))
+                        format: "%@ %7.1f  %7.3f",
+                        role.padding(toLength: 16, withPad: " ", startingAt: 0),
+                        calls / Double(max(per, 1)),
+                        time / Double(max(per, 1))
                     )
                 )
             }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import PostboxScenarios
 import Logging
 import PostboxBus
+import PostboxScenarios
 import PostboxService
 import PostgresNIO
 
@@ -51,8 +51,12 @@ struct StatusCommand: AsyncParsableCommand {
             let alive = entry.pid.map { kill($0, 0) == 0 } ?? false
             processes.append(
                 .init(
-                    name: entry.name, pid: entry.pid, port: entry.port, alive: alive,
-                    ready: await Shop.isReady(port: entry.port), restarts: entry.restarts
+                    name: entry.name,
+                    pid: entry.pid,
+                    port: entry.port,
+                    alive: alive,
+                    ready: await Shop.isReady(port: entry.port),
+                    restarts: entry.restarts
                 )
             )
         }
@@ -68,11 +72,17 @@ struct StatusCommand: AsyncParsableCommand {
             processes: processes,
             queues: stats.subscriptions.map {
                 .init(
-                    subscription: $0.name, depth: $0.depth, ready: $0.ready, leased: $0.leased, retrying: $0.retrying,
-                    deadLetters: $0.deadLetters, oldestAgeSeconds: $0.oldestAgeSeconds
+                    subscription: $0.name,
+                    depth: $0.depth,
+                    ready: $0.ready,
+                    leased: $0.leased,
+                    retrying: $0.retrying,
+                    deadLetters: $0.deadLetters,
+                    oldestAgeSeconds: $0.oldestAgeSeconds
                 )
             },
-            totalDepth: stats.totalDepth, deadLetters: stats.totalDeadLetters
+            totalDepth: stats.totalDepth,
+            deadLetters: stats.totalDeadLetters
         )
         if json {
             print(try prettyJSON(report))

@@ -87,13 +87,20 @@ struct SystemBench: AsyncParsableCommand {
             figures.append(.init(name: "PostgreSQL + four services ready", value: ms(allReady), target: "< 3 s", met: allReady < .seconds(3)))
             let clones = try await PostboxSystem.measureClone(times: 5).sorted()
             let worst = clones.last ?? .zero
-            figures.append(.init(name: "scenario database clone (worst of 5)", value: ms(worst), target: "<= 300 ms", met: worst <= .milliseconds(300)))
+            figures.append(
+                .init(name: "scenario database clone (worst of 5)", value: ms(worst), target: "<= 300 ms", met: worst <= .milliseconds(300))
+            )
 
             // Order flow at the steady rate.
             progress("order flow: \(rate) checkouts/s for \(duration) s after \(warmup) s of warm-up, one instance of each consumer")
             if statementStats { try await StatementStats.reset(on: server) }
             let steady = try await FlowRun.measure(
-                server: server, workload: workload, rate: rate, seconds: duration, warmup: warmup, instances: 1,
+                server: server,
+                workload: workload,
+                rate: rate,
+                seconds: duration,
+                warmup: warmup,
+                instances: 1,
                 progress: progress
             )
             figures += steady.figures(prefix: "flow @\(rate)/s", targets: true)
@@ -110,15 +117,25 @@ struct SystemBench: AsyncParsableCommand {
                     for candidate in [25, 50, 75, 100, 150, 200, 300, 400, 600] {
                         progress("search: \(candidate)/s for \(searchSeconds) s with \(instances) instance(s) of each consumer")
                         let run = try await FlowRun.measure(
-                            server: server, workload: workload, rate: candidate, seconds: searchSeconds,
-                            warmup: warmup, instances: instances, progress: progress
+                            server: server,
+                            workload: workload,
+                            rate: candidate,
+                            seconds: searchSeconds,
+                            warmup: warmup,
+                            instances: instances,
+                            progress: progress
                         )
                         guard run.p99 < 100_000, run.achievedRate >= Double(candidate) * 0.95 else { break }
                         best = candidate
                     }
-                    figures.append(.init(
-                        name: "highest rate with p99 < 100 ms, \(instances) instance(s) each", value: "\(best)/s", target: "-", met: nil
-                    ))
+                    figures.append(
+                        .init(
+                            name: "highest rate with p99 < 100 ms, \(instances) instance(s) each",
+                            value: "\(best)/s",
+                            target: "-",
+                            met: nil
+                        )
+                    )
                 }
             }
         } catch {
@@ -145,10 +162,18 @@ struct SystemBench: AsyncParsableCommand {
                 var cpuPerOrder: CPUPerOrder?
                 var breakdown: FlowBreakdown?
             }
-            print(try prettyJSON(Output(
-                date: Date(), machine: machine, workload: workload.description(warmup: warmup), figures: figures, cpuPerOrder: cpu,
-                breakdown: breakdown
-            )))
+            print(
+                try prettyJSON(
+                    Output(
+                        date: Date(),
+                        machine: machine,
+                        workload: workload.description(warmup: warmup),
+                        figures: figures,
+                        cpuPerOrder: cpu,
+                        breakdown: breakdown
+                    )
+                )
+            )
             return
         }
         print("postbox bench system — \(ISO8601DateFormatter().string(from: Date()))")
@@ -205,7 +230,12 @@ struct FlowRun {
     /// out of every figure: they fall while the services' connection pools are still opening, which a steady
     /// state does not see.
     static func measure(
-        server: EmbeddedPostgres, workload: Workload, rate: Int, seconds: Int, warmup: Int, instances: Int,
+        server: EmbeddedPostgres,
+        workload: Workload,
+        rate: Int,
+        seconds: Int,
+        warmup: Int,
+        instances: Int,
         progress: @escaping @Sendable (String) -> Void
     ) async throws -> FlowRun {
         let system = try await PostboxSystem.create(name: "bench_flow", on: server)
@@ -221,7 +251,10 @@ struct FlowRun {
             try await withThrowingTaskGroup(of: (UUID, Shop.Customer).self) { group in
                 var inFlight = 0
                 for index in 0..<(warmupTotal + total) {
-                    if inFlight >= 16, let cart = try await group.next() { carts.append(cart); inFlight -= 1 }
+                    if inFlight >= 16, let cart = try await group.next() {
+                        carts.append(cart)
+                        inFlight -= 1
+                    }
                     let customer = customers[index % customers.count]
                     let items = workload.items(forOrder: index)
                     group.addTask { (try await shop.cart(for: customer, items: items), customer) }
@@ -247,8 +280,10 @@ struct FlowRun {
                 try await group.waitForAll()
             }
             let cpu = CPUPerOrder(
-                before: cpuBefore, after: CPUPerOrder.sample(system: system, server: server),
-                wall: ContinuousClock.now - start, orders: total
+                before: cpuBefore,
+                after: CPUPerOrder.sample(system: system, server: server),
+                wall: ContinuousClock.now - start,
+                orders: total
             )
             try await system.quiesce(timeout: .seconds(300))
             var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
@@ -277,8 +312,12 @@ struct FlowRun {
             await system.dropDatabase()
             let span = max(last - first, 0.001)
             return FlowRun(
-                histogram: histogram, achievedRate: Double(max(confirmed - 1, 1)) / span, confirmed: confirmed,
-                placed: total, cpu: cpu, breakdown: breakdown
+                histogram: histogram,
+                achievedRate: Double(max(confirmed - 1, 1)) / span,
+                confirmed: confirmed,
+                placed: total,
+                cpu: cpu,
+                breakdown: breakdown
             )
         } catch {
             await system.shutdown()
@@ -293,16 +332,32 @@ struct FlowRun {
         return [
             .init(name: "\(prefix): confirmed / placed", value: "\(confirmed)/\(placed)", target: "all", met: confirmed == placed),
             .init(name: "\(prefix): achieved rate", value: String(format: "%.0f/s", achievedRate), target: "-", met: nil),
-            .init(name: "\(prefix): p50 placed → confirmed", value: ms(micros: p50), target: targets ? "< 20 ms" : "-", met: targets ? p50 < 20_000 : nil),
+            .init(
+                name: "\(prefix): p50 placed → confirmed",
+                value: ms(micros: p50),
+                target: targets ? "< 20 ms" : "-",
+                met: targets ? p50 < 20_000 : nil
+            ),
             .init(name: "\(prefix): p90", value: ms(micros: p90), target: "-", met: nil),
             .init(name: "\(prefix): p99", value: ms(micros: p99), target: targets ? "< 100 ms" : "-", met: targets ? p99 < 100_000 : nil),
             .init(name: "\(prefix): max", value: ms(micros: histogram.maxRecorded), target: "-", met: nil),
-        ] + (cpu.map { cpu in
-            [
-                .init(name: "\(prefix): CPU per order, all processes", value: String(format: "%.1f ms", cpu.totalMilliseconds), target: "-", met: nil),
-                .init(name: "\(prefix): cores busy", value: String(format: "%.0f%% of %d", cpu.busyShare * 100, cpu.cores), target: "-", met: nil),
-            ]
-        } ?? [])
+        ]
+            + (cpu.map { cpu in
+                [
+                    .init(
+                        name: "\(prefix): CPU per order, all processes",
+                        value: String(format: "%.1f ms", cpu.totalMilliseconds),
+                        target: "-",
+                        met: nil
+                    ),
+                    .init(
+                        name: "\(prefix): cores busy",
+                        value: String(format: "%.0f%% of %d", cpu.busyShare * 100, cpu.cores),
+                        target: "-",
+                        met: nil
+                    ),
+                ]
+            } ?? [])
     }
 }
 
@@ -311,7 +366,6 @@ private func ms(_ duration: Duration) -> String {
 }
 
 private func ms(micros: UInt64) -> String { String(format: "%.1f ms", Double(micros) / 1000) }
-
 
 extension Sequence {
     func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import EmbeddedPostgres
 import Foundation
-import PostboxScenarios
 import Logging
+import PostboxScenarios
 import PostboxService
 import ServiceLifecycle
 import SystemPackage
@@ -67,7 +67,8 @@ struct UpCommand: AsyncParsableCommand {
             admin = try DatabaseURL(databaseURL)
         } else {
             let started = try await EmbeddedPostgres.start(
-                .init(durability: .default, dataDirectory: dataDir.map { FilePath($0) }), logger: logger
+                .init(durability: .default, dataDirectory: dataDir.map { FilePath($0) }),
+                logger: logger
             )
             server = started
             if try await !started.databaseExists("postbox") { try await started.createDatabase("postbox") }
@@ -91,12 +92,18 @@ struct UpCommand: AsyncParsableCommand {
                     environment["PAYMENT_GATEWAY_URL"] = "http://127.0.0.1:\(gatewayPort)"
                 }
                 return ChildProcess(
-                    instance: instance, executable: binaries.appending(instance.process.name), environment: environment,
-                    table: table, printer: printer
+                    instance: instance,
+                    executable: binaries.appending(instance.process.name),
+                    environment: environment,
+                    table: table,
+                    printer: printer
                 )
             }
             let announcer = ReadinessAnnouncer(
-                instances: planned, startedAt: startedAt, builtAt: builtAt, printer: printer
+                instances: planned,
+                startedAt: startedAt,
+                builtAt: builtAt,
+                printer: printer
             )
             let group = ServiceGroup(
                 configuration: .init(
@@ -141,8 +148,10 @@ struct ReadinessAnnouncer: Service {
             let now = ContinuousClock.now
             printer.note(
                 String(
-                    format: "all %d processes ready in %.2f s (%.2f s after the build)", instances.count,
-                    seconds(now - startedAt), seconds(now - builtAt)
+                    format: "all %d processes ready in %.2f s (%.2f s after the build)",
+                    instances.count,
+                    seconds(now - startedAt),
+                    seconds(now - builtAt)
                 )
             )
             for instance in instances {

@@ -18,7 +18,8 @@ struct UpState: Codable, Sendable {
     /// `<cache>/up-<port base>.json`; the cache is `POSTBOX_CACHE_DIR`, else `~/.cache/postbox`.
     static func path(portBase: Int) -> String {
         let environment = ProcessInfo.processInfo.environment
-        let directory = environment["POSTBOX_CACHE_DIR"]
+        let directory =
+            environment["POSTBOX_CACHE_DIR"]
             ?? ((environment["HOME"] ?? NSTemporaryDirectory()) + "/.cache/postbox")
         return directory + "/up-\(portBase).json"
     }
@@ -26,7 +27,8 @@ struct UpState: Codable, Sendable {
     func write() throws {
         let path = Self.path(portBase: portBase)
         try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

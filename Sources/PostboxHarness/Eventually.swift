@@ -13,8 +13,11 @@ public struct WaitTimedOut: Error, CustomStringConvertible {
 /// Polls `condition` every `interval` until it holds; after `timeout` throws ``WaitTimedOut`` with the text
 /// `diagnostic` produces then. Errors thrown by `condition` count as "not yet".
 public func eventually(
-    _ what: String, timeout: Duration = .seconds(30), interval: Duration = .milliseconds(25),
-    diagnostic: () async -> String = { "" }, _ condition: () async throws -> Bool
+    _ what: String,
+    timeout: Duration = .seconds(30),
+    interval: Duration = .milliseconds(25),
+    diagnostic: () async -> String = { "" },
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while true {

@@ -6,7 +6,8 @@ public import SystemPackage
 public enum ExecutableDirectory {
     /// The directory of the running executable.
     public static var current: FilePath {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         return FilePath(executable).removingLastComponent()
     }

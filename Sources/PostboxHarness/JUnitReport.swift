@@ -27,9 +27,12 @@ public enum JUnitReport {
         let failures = cases.filter { $0.failure != nil }.count
         let total = cases.reduce(0) { $0 + $1.seconds }
         var text = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
-        text += #"<testsuites><testsuite name="\#(escape(suite))" tests="\#(cases.count)" failures="\#(failures)" errors="0" time="\#(String(format: "%.3f", total))">"# + "\n"
+        text +=
+            #"<testsuites><testsuite name="\#(escape(suite))" tests="\#(cases.count)" failures="\#(failures)" errors="0" time="\#(String(format: "%.3f", total))">"#
+            + "\n"
         for item in cases {
-            text += #"  <testcase classname="\#(escape(item.className))" name="\#(escape(item.name))" time="\#(String(format: "%.3f", item.seconds))">"#
+            text +=
+                #"  <testcase classname="\#(escape(item.className))" name="\#(escape(item.name))" time="\#(String(format: "%.3f", item.seconds))">"#
             if let failure = item.failure {
                 text += "\n" + #"    <failure message="\#(escape(String(failure.prefix(200))))">\#(escape(failure))</failure>"# + "\n  "
             }

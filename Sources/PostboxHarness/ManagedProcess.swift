@@ -83,8 +83,12 @@ public final class ManagedProcess: Sendable {
             let updates = Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
             do {
                 let outcome = try await Subprocess.run(
-                    .path(executable), arguments: Arguments(arguments), environment: .inherit.updating(updates),
-                    input: .none, output: .sequence, error: .combinedWithOutput
+                    .path(executable),
+                    arguments: Arguments(arguments),
+                    environment: .inherit.updating(updates),
+                    input: .none,
+                    output: .sequence,
+                    error: .combinedWithOutput
                 ) { execution in
                     self.state.withLock { $0.pid = execution.processIdentifier.value }
                     spawnedContinuation.finish()

@@ -48,8 +48,12 @@ public final class TCPFaultProxy: Sendable {
     private let dropped: NIOLockedValueBox<Int>
 
     private init(
-        port: Int, targetHost: String, targetPort: Int, server: any Channel,
-        state: NIOLockedValueBox<(mode: Mode, channels: [ObjectIdentifier: any Channel])>, dropped: NIOLockedValueBox<Int>
+        port: Int,
+        targetHost: String,
+        targetPort: Int,
+        server: any Channel,
+        state: NIOLockedValueBox<(mode: Mode, channels: [ObjectIdentifier: any Channel])>,
+        dropped: NIOLockedValueBox<Int>
     ) {
         self.dropped = dropped
         self.port = port
@@ -152,8 +156,10 @@ private final class ProxyHandler: ChannelInboundHandler {
     let dropped: NIOLockedValueBox<Int>
 
     init(
-        direction: TCPFaultProxy.Direction, partner: any Channel,
-        state: NIOLockedValueBox<(mode: TCPFaultProxy.Mode, channels: [ObjectIdentifier: any Channel])>, dropped: NIOLockedValueBox<Int>
+        direction: TCPFaultProxy.Direction,
+        partner: any Channel,
+        state: NIOLockedValueBox<(mode: TCPFaultProxy.Mode, channels: [ObjectIdentifier: any Channel])>,
+        dropped: NIOLockedValueBox<Int>
     ) {
         self.dropped = dropped
         self.direction = direction

@@ -1,8 +1,8 @@
 import Foundation
-import PostboxHarness
-import PostgresNIO
 import PostboxBus
 import PostboxContracts
+import PostboxHarness
+import PostgresNIO
 
 /// The bus misbehaves on purpose: duplicates, poison and future-version events, delayed events.
 enum BusScenarios {
@@ -44,11 +44,15 @@ enum BusScenarios {
             An operator corrects the stored event and replays the dead letter; orders then handles it.
             """,
         faults: ["publish an undecodable product.upserted", "correct it and replay from dead letters"],
-        checks: ["dead-lettered by orders with a decoding reason", "an order confirmed meanwhile", "after replay: in orders' catalogue, no dead letters"]
+        checks: [
+            "dead-lettered by orders with a decoding reason", "an order confirmed meanwhile", "after replay: in orders' catalogue, no dead letters",
+        ]
     ) { context in
         try await context.standardSystem()
         let poison = EventEnvelope(
-            type: ProductUpserted.eventType, version: 1, orderingKey: "lamp",
+            type: ProductUpserted.eventType,
+            version: 1,
+            orderingKey: "lamp",
             payload: #"{"sku":"lamp","name":"Lamp","priceCents":"forty","revision":1}"#
         )
         try await context.system.publish([poison])
@@ -90,11 +94,15 @@ enum BusScenarios {
     ) { context in
         try await context.standardSystem()
         let extra = EventEnvelope(
-            type: ProductUpserted.eventType, version: 1, orderingKey: "lamp",
+            type: ProductUpserted.eventType,
+            version: 1,
+            orderingKey: "lamp",
             payload: #"{"sku":"lamp","name":"Lamp","priceCents":4000,"revision":1,"colour":"red","dimensions":{"h":30}}"#
         )
         let future = EventEnvelope(
-            type: ProductUpserted.eventType, version: 2, orderingKey: "vase",
+            type: ProductUpserted.eventType,
+            version: 2,
+            orderingKey: "vase",
             payload: #"{"sku":"vase","title":"Vase","price":{"cents":900}}"#
         )
         try await context.system.publish([extra, future])
@@ -128,8 +136,12 @@ enum BusScenarios {
             try await context.system.scalar("SELECT count(*)::int FROM orders.catalogue WHERE sku = 'clock'", as: Int.self) == 1
         }
         let handledAt = try await context.system.scalar(
-            "SELECT h.handled_at FROM bus.handled h WHERE h.event_id = \(event.id) AND h.subscription = 'orders'", as: Date.self
+            "SELECT h.handled_at FROM bus.handled h WHERE h.event_id = \(event.id) AND h.subscription = 'orders'",
+            as: Date.self
         )
-        try context.expect((handledAt ?? .distantPast).timeIntervalSince(publishedAt) >= 1.4, "handled \(handledAt.map { $0.timeIntervalSince(publishedAt) } ?? -1) s after publishing")
+        try context.expect(
+            (handledAt ?? .distantPast).timeIntervalSince(publishedAt) >= 1.4,
+            "handled \(handledAt.map { $0.timeIntervalSince(publishedAt) } ?? -1) s after publishing"
+        )
     }
 }

@@ -45,14 +45,17 @@ extension Catalogue {
             """
         text += "\n| scenario | what breaks |\n| --- | --- |\n"
         for scenario in all {
-            text += "| [`\(scenario.name)`](#\(scenario.name)) | \(scenario.faults.isEmpty ? "nothing: the flow itself" : scenario.faults.joined(separator: "; ")) |\n"
+            text +=
+                "| [`\(scenario.name)`](#\(scenario.name)) | \(scenario.faults.isEmpty ? "nothing: the flow itself" : scenario.faults.joined(separator: "; ")) |\n"
         }
         for scenario in all {
             text += "\n## \(scenario.name)\n\n\(scenario.story)\n\n"
             if !scenario.faults.isEmpty { text += "- **Faults:** " + scenario.faults.joined(separator: "; ") + "\n" }
             if !scenario.checks.isEmpty { text += "- **Checks:** " + scenario.checks.joined(separator: "; ") + "\n" }
-            text += scenario.checksInvariants
-                ? "- **Invariants:** all" + (scenario.expectedDeadLetters > 0 ? " (expecting \(scenario.expectedDeadLetters) dead letter(s))" : "") + "\n"
+            text +=
+                scenario.checksInvariants
+                ? "- **Invariants:** all" + (scenario.expectedDeadLetters > 0 ? " (expecting \(scenario.expectedDeadLetters) dead letter(s))" : "")
+                    + "\n"
                 : "- **Invariants:** not checked (part of the system runs)\n"
         }
         return text

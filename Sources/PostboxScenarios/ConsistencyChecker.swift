@@ -48,9 +48,12 @@ public struct ConsistencyChecker: Sendable {
                 """
                 SELECT id::text, status, cancel_requested_at IS NOT NULL FROM orders.orders
                 WHERE status = 'pending' OR (status = 'confirmed' AND cancel_requested_at IS NOT NULL)
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, String, Bool).self) {
-                violations.append(.init(invariant: 1, subject: "order \(id)", detail: cancelling ? "cancellation still in flight" : "still \(status)"))
+                violations.append(
+                    .init(invariant: 1, subject: "order \(id)", detail: cancelling ? "cancellation still in flight" : "still \(status)")
+                )
             }
 
             // 2. A confirmed order: one captured payment of its total, one charge in the ledger, stock taken.
@@ -64,12 +67,15 @@ public struct ConsistencyChecker: Sendable {
                     (SELECT coalesce(sum(r.amount_cents), 0) FROM payment_gateway.refunds r JOIN payment_gateway.charges c ON c.id = r.charge_id WHERE lower(c.reference) = o.id::text)::bigint,
                     coalesce((SELECT status FROM inventory.reservations r WHERE r.order_id = o.id), 'none')
                 FROM orders.orders o WHERE o.status = 'confirmed'
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, Int, Int, Int, Int, Int, Int, String).self) {
                 let (id, total, captured, payments, charges, charged, refunded, reservation) = row
                 var problems: [String] = []
                 if captured != 1 || payments != 1 { problems.append("\(captured) captured payment(s) of \(total) among \(payments)") }
-                if charges != 1 || charged != total { problems.append("\(charges) captured charge(s) in the ledger totalling \(charged), expected one of \(total)") }
+                if charges != 1 || charged != total {
+                    problems.append("\(charges) captured charge(s) in the ledger totalling \(charged), expected one of \(total)")
+                }
                 if refunded != 0 { problems.append("\(refunded) refunded in the ledger") }
                 if reservation != "committed" { problems.append("reservation \(reservation), expected committed") }
                 if !problems.isEmpty {
@@ -86,13 +92,16 @@ public struct ConsistencyChecker: Sendable {
                      - (SELECT coalesce(sum(r.amount_cents), 0) FROM payment_gateway.refunds r JOIN payment_gateway.charges c ON c.id = r.charge_id WHERE lower(c.reference) = o.id::text))::bigint,
                     coalesce((SELECT status FROM inventory.reservations r WHERE r.order_id = o.id), 'none')
                 FROM orders.orders o WHERE o.status IN ('rejected', 'cancelled')
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, String, Int, Int, String).self) {
                 let (id, status, capturedInPayments, netInLedger, reservation) = row
                 var problems: [String] = []
                 if capturedInPayments != 0 { problems.append("payments holds a captured payment of \(capturedInPayments)") }
                 if netInLedger != 0 { problems.append("the ledger holds a net charge of \(netInLedger)") }
-                if ["reserved", "committed"].contains(reservation) { problems.append("inventory still holds its stock (reservation \(reservation))") }
+                if ["reserved", "committed"].contains(reservation) {
+                    problems.append("inventory still holds its stock (reservation \(reservation))")
+                }
                 if !problems.isEmpty {
                     violations.append(.init(invariant: 3, subject: "order \(id) (\(status))", detail: problems.joined(separator: "; ")))
                 }
@@ -104,10 +113,12 @@ public struct ConsistencyChecker: Sendable {
                 """
                 SELECT l.sku, sum(l.quantity)::int FROM orders.order_lines l JOIN orders.orders o ON o.id = l.order_id
                 WHERE o.status = 'confirmed' GROUP BY l.sku
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, Int).self) { confirmedBySKU[sku] = quantity }
             for try await (sku, onHand, reserved) in try await db.query(
-                "SELECT sku, on_hand::int, reserved::int FROM inventory.products ORDER BY sku", logger: logger
+                "SELECT sku, on_hand::int, reserved::int FROM inventory.products ORDER BY sku",
+                logger: logger
             ).decode((String, Int, Int).self) {
                 var problems: [String] = []
                 if reserved != 0 { problems.append("\(reserved) still reserved") }
@@ -126,27 +137,35 @@ public struct ConsistencyChecker: Sendable {
                   AND NOT EXISTS (SELECT 1 FROM bus.handled h WHERE h.subscription = s.subscription AND h.event_id = e.id)
                   AND NOT EXISTS (SELECT 1 FROM bus.dead_letters d WHERE d.subscription = s.subscription AND d.event_id = e.id)
                 ORDER BY e.published_at LIMIT 50
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, String, String).self) {
-                violations.append(.init(invariant: 5, subject: "event \(id) (\(type))", detail: "neither handled nor dead-lettered by \(subscription)"))
+                violations.append(
+                    .init(invariant: 5, subject: "event \(id) (\(type))", detail: "neither handled nor dead-lettered by \(subscription)")
+                )
             }
             var deadLetters: [String] = []
             for try await (subscription, type, reason) in try await db.query(
                 """
                 SELECT d.subscription, coalesce(e.type, '?'), d.reason FROM bus.dead_letters d
                 LEFT JOIN bus.events e ON e.id = d.event_id ORDER BY d.dead_at
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, String, String).self) { deadLetters.append("\(subscription): \(type): \(reason)") }
             if deadLetters.count != expected {
-                violations.append(.init(
-                    invariant: 5, subject: "dead letters",
-                    detail: "\(deadLetters.count) dead letter(s), expected \(expected): " + deadLetters.joined(separator: " | ")
-                ))
+                violations.append(
+                    .init(
+                        invariant: 5,
+                        subject: "dead letters",
+                        detail: "\(deadLetters.count) dead letter(s), expected \(expected): " + deadLetters.joined(separator: " | ")
+                    )
+                )
             }
 
             // 6. No effect twice: one charge per order in the ledger, one reaction per event and type.
             for try await (reference, count) in try await db.query(
-                "SELECT reference, count(*)::int FROM payment_gateway.charges GROUP BY reference HAVING count(*) > 1", logger: logger
+                "SELECT reference, count(*)::int FROM payment_gateway.charges GROUP BY reference HAVING count(*) > 1",
+                logger: logger
             ).decode((String, Int).self) {
                 violations.append(.init(invariant: 6, subject: "order \(reference)", detail: "\(count) charges in the ledger"))
             }
@@ -154,7 +173,8 @@ public struct ConsistencyChecker: Sendable {
                 """
                 SELECT c.id, sum(r.amount_cents)::bigint, c.amount_cents::bigint FROM payment_gateway.refunds r
                 JOIN payment_gateway.charges c ON c.id = r.charge_id GROUP BY c.id, c.amount_cents HAVING sum(r.amount_cents) > c.amount_cents
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, Int, Int).self) {
                 violations.append(.init(invariant: 6, subject: "charge \(charge)", detail: "refunded \(refunded) of \(amount)"))
             }
@@ -162,7 +182,8 @@ public struct ConsistencyChecker: Sendable {
                 """
                 SELECT causation_id::text, type, count(*)::int FROM bus.events WHERE causation_id IS NOT NULL
                 GROUP BY causation_id, type HAVING count(*) > 1
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, String, Int).self) {
                 violations.append(.init(invariant: 6, subject: "event \(cause)", detail: "caused \(count) \(type) events"))
             }
@@ -177,13 +198,17 @@ public struct ConsistencyChecker: Sendable {
                     (SELECT count(*) FROM payment_gateway.charges c WHERE lower(c.reference) = o.id::text)::int,
                     (SELECT count(*) FROM payment_gateway.charges c WHERE lower(c.reference) = o.id::text AND c.trace_id = o.trace_id)::int
                 FROM orders.orders o WHERE o.trace_id IS NOT NULL
-                """, logger: logger
+                """,
+                logger: logger
             ).decode((String, String, Int, Int, Int, Int).self) {
                 if events != tracedEvents || charges != tracedCharges {
-                    violations.append(.init(
-                        invariant: 7, subject: "order \(id)",
-                        detail: "trace \(trace) on \(tracedEvents) of \(events) events and \(tracedCharges) of \(charges) charges"
-                    ))
+                    violations.append(
+                        .init(
+                            invariant: 7,
+                            subject: "order \(id)",
+                            detail: "trace \(trace) on \(tracedEvents) of \(events) events and \(tracedCharges) of \(charges) charges"
+                        )
+                    )
                 }
             }
             return violations

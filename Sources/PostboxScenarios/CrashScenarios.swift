@@ -1,7 +1,7 @@
 import Foundation
 import PostboxHarness
-import PostgresNIO
 import PostboxService
+import PostgresNIO
 
 /// Processes die: SIGKILL mid-flow, named crash points at the worst moments, a consumer frozen past its lease.
 enum CrashScenarios {
@@ -52,7 +52,8 @@ enum CrashScenarios {
         try await context.waitForExit("payments", code: CrashPoint.exitStatus)
         try context.expect(try await context.charges(for: id) == 1, "charged before the crash")
         try context.expect(
-            try await context.system.scalar("SELECT count(*)::int FROM payments.payments", as: Int.self) == 0, "nothing stored"
+            try await context.system.scalar("SELECT count(*)::int FROM payments.payments", as: Int.self) == 0,
+            "nothing stored"
         )
         try await context.system.restart("payments")
         try await context.shop.waitFor(id, customer: customer, status: "confirmed")

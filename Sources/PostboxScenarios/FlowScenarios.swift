@@ -1,8 +1,8 @@
 import Foundation
-import PostboxHarness
-import PostgresNIO
 import PostboxBus
 import PostboxContracts
+import PostboxHarness
+import PostgresNIO
 
 /// The order flow itself: the happy path, the business outcomes, cancellation, races.
 enum FlowScenarios {
@@ -23,11 +23,17 @@ enum FlowScenarios {
         let cart = try await context.shop.cart(for: customer, items: [("mug", 2)])
         let trace = "0af7651916cd43dd8448eb211c80319c"
         let answer = try await context.shop.checkout(
-            cart, customer: customer, idempotencyKey: "happy-1", traceparent: "00-\(trace)-b7ad6b7169203331-01"
+            cart,
+            customer: customer,
+            idempotencyKey: "happy-1",
+            traceparent: "00-\(trace)-b7ad6b7169203331-01"
         )
         try context.expect(answer.status == 202, "checkout answered \(answer.status): \(answer.text)")
         try context.expect(answer.header("X-Trace-Id") == trace, "the response carries the trace id")
-        struct Accepted: Decodable { var orderId: UUID; var status: String }
+        struct Accepted: Decodable {
+            var orderId: UUID
+            var status: String
+        }
         let accepted = try answer.decode(Accepted.self)
         try context.expect(accepted.status == "pending", "accepted as \(accepted.status)")
         try await context.shop.waitFor(accepted.orderId, customer: customer, status: "confirmed")
@@ -35,11 +41,13 @@ enum FlowScenarios {
         try context.expect(order.totalCents == 2500, "total \(order.totalCents)")
         try await context.expectStock((8, 0), "stock taken")
         let payment = try await context.system.scalar(
-            "SELECT status || ' ' || amount_cents FROM payments.payments WHERE order_id = \(accepted.orderId)", as: String.self
+            "SELECT status || ' ' || amount_cents FROM payments.payments WHERE order_id = \(accepted.orderId)",
+            as: String.self
         )
         try context.expect(payment == "captured 2500", "payment \(payment ?? "none")")
         let ledgerTrace = try await context.system.scalar(
-            "SELECT trace_id FROM payment_gateway.charges WHERE reference = \(accepted.orderId.uuidString)", as: String.self
+            "SELECT trace_id FROM payment_gateway.charges WHERE reference = \(accepted.orderId.uuidString)",
+            as: String.self
         )
         try context.expect(ledgerTrace == trace, "ledger trace \(ledgerTrace ?? "none")")
     }

@@ -1,8 +1,8 @@
 import Foundation
-import PostboxHarness
-import PostgresNIO
 import PostboxBus
 import PostboxContracts
+import PostboxHarness
+import PostgresNIO
 
 /// Part of the system, with scripted stand-ins on the bus for the rest (incremental integration).
 enum IncrementalScenarios {
@@ -24,13 +24,16 @@ enum IncrementalScenarios {
         try await context.shop.product("mug", priceCents: 1250, stock: 5)
         try await context.shop.product("lamp", priceCents: 4000, stock: 1)
         // Listen as orders would, so inventory's answers are kept for us.
-        try await context.system.withBus { try await $0.register(Subscription(name: "scripted-orders", topics: [StockReserved.eventType, StockRejected.eventType])) }
+        try await context.system.withBus {
+            try await $0.register(Subscription(name: "scripted-orders", topics: [StockReserved.eventType, StockRejected.eventType]))
+        }
         let fits = UUID()
         let tooMany = UUID()
         let failing = UUID()
         func placed(_ id: UUID, _ lines: [OrderLine]) throws -> EventEnvelope {
             try EventEnvelope(
-                OrderPlaced(orderId: id, customerId: UUID(), lines: lines, totalCents: 0, paymentToken: "tok"), orderingKey: id.uuidString
+                OrderPlaced(orderId: id, customerId: UUID(), lines: lines, totalCents: 0, paymentToken: "tok"),
+                orderingKey: id.uuidString
             )
         }
         try await context.system.publish([
@@ -46,7 +49,10 @@ enum IncrementalScenarios {
         try context.expect(try await context.stock("mug") == (5, 3), "mug reserved 3")
         try context.expect(try await context.stock("lamp") == (1, 0), "lamp untouched (all or none)")
         try await context.system.publish([
-            try EventEnvelope(PaymentCaptured(orderId: fits, paymentId: UUID(), amountCents: 2500, chargeId: "ch_script"), orderingKey: fits.uuidString),
+            try EventEnvelope(
+                PaymentCaptured(orderId: fits, paymentId: UUID(), amountCents: 2500, chargeId: "ch_script"),
+                orderingKey: fits.uuidString
+            ),
             try EventEnvelope(PaymentFailed(orderId: failing, reason: "declined"), orderingKey: failing.uuidString),
         ])
         try await eventually("captured taken and failed released") { try await context.stock("mug") == (3, 0) }

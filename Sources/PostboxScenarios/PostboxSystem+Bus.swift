@@ -1,8 +1,8 @@
+import EmbeddedPostgres
 public import Foundation
 import Logging
 public import PostboxBus
 public import PostgresNIO
-import EmbeddedPostgres
 import ServiceLifecycle
 import Synchronization
 
@@ -76,16 +76,22 @@ extension PostboxSystem {
     /// Starts an in-process stand-in for a missing service: a consumer of `subscription` that runs `handler` for
     /// each event (publishing through its transaction) until the scenario ends.
     public func standIn(
-        _ subscription: Subscription, handler: @escaping @Sendable (ReceivedEvent, BusTransaction) async throws -> Void
+        _ subscription: Subscription,
+        handler: @escaping @Sendable (ReceivedEvent, BusTransaction) async throws -> Void
     ) async throws {
         let client = PostgresClient(configuration: server.configuration(database: database), backgroundLogger: PostboxSystem.logger)
         let bus = MessageBus(
             client: client,
-            configuration: .init(instanceName: "stand-in-\(subscription.name)", listenerConnection: server.connectionConfiguration(database: database)),
+            configuration: .init(
+                instanceName: "stand-in-\(subscription.name)",
+                listenerConnection: server.connectionConfiguration(database: database)
+            ),
             logger: PostboxSystem.logger
         )
         let consumer = bus.consumer(subscription, handler: handler)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: client), .init(service: bus), .init(service: consumer)], logger: PostboxSystem.logger))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: client), .init(service: bus), .init(service: consumer)], logger: PostboxSystem.logger)
+        )
         let task = Task { _ = try? await group.run() }
         try await withBus { try await $0.register(subscription) }
         addStandIn(StandIn(name: subscription.name, group: group, task: task))

@@ -35,7 +35,8 @@ extension PostboxSystem {
                         SELECT e.published_at, e.type, e.id::text,
                             coalesce((SELECT string_agg(h.subscription || '@' || h.attempts, ', ') FROM bus.handled h WHERE h.event_id = e.id), '')
                         FROM bus.events e ORDER BY e.published_at DESC LIMIT 40) r ORDER BY 1
-                    """, logger: PostboxSystem.logger
+                    """,
+                    logger: PostboxSystem.logger
                 ).decode((Date, String, String, String).self) {
                     out += "\(iso(at)) \(type) \(id) handled: [\(handled)]\n"
                 }
@@ -45,13 +46,15 @@ extension PostboxSystem {
                     SELECT d.subscription, coalesce(e.type, '?'), d.attempts, d.visible_at, coalesce(d.lease_owner, '-'),
                         array_to_string(d.errors, ' | ')
                     FROM bus.deliveries d LEFT JOIN bus.events e ON e.id = d.event_id ORDER BY d.id LIMIT 40
-                    """, logger: PostboxSystem.logger
+                    """,
+                    logger: PostboxSystem.logger
                 ).decode((String, String, Int, Date, String, String).self) {
                     out += "\(subscription) \(type) attempts=\(attempts) visible=\(iso(visible)) owner=\(owner) errors=\(errors)\n"
                 }
                 out += "-- dead letters\n"
                 for try await (subscription, id, reason) in try await db.query(
-                    "SELECT subscription, event_id::text, reason FROM bus.dead_letters ORDER BY dead_at", logger: PostboxSystem.logger
+                    "SELECT subscription, event_id::text, reason FROM bus.dead_letters ORDER BY dead_at",
+                    logger: PostboxSystem.logger
                 ).decode((String, String, String).self) {
                     out += "\(subscription) \(id): \(reason)\n"
                 }
@@ -63,7 +66,8 @@ extension PostboxSystem {
                         coalesce((SELECT r.status FROM inventory.reservations r WHERE r.order_id = o.id), 'no reservation'),
                         (SELECT count(*) FROM payment_gateway.charges c WHERE lower(c.reference) = o.id::text)::int
                     FROM orders.orders o WHERE o.status = 'pending' OR o.cancel_requested_at IS NOT NULL LIMIT 20
-                    """, logger: PostboxSystem.logger
+                    """,
+                    logger: PostboxSystem.logger
                 ).decode((String, String, String, String, Int).self) {
                     out += "order \(id): \(status); payments: \(payment); inventory: \(reservation); ledger: \(charges) charge(s)\n"
                 }
@@ -73,7 +77,8 @@ extension PostboxSystem {
             text += "(the database could not be read: \(error))\n"
         }
         for process in processes {
-            text += "-- \(process.name) (\(process.isRunning ? "running, pid \(process.pid ?? 0)" : "not running"); exits: \(process.exits.map(\.status)))\n"
+            text +=
+                "-- \(process.name) (\(process.isRunning ? "running, pid \(process.pid ?? 0)" : "not running"); exits: \(process.exits.map(\.status)))\n"
             text += process.tail(25) + "\n"
         }
         return text

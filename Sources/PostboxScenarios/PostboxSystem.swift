@@ -63,7 +63,9 @@ public final class PostboxSystem: Sendable {
     /// A fresh database on `server` (for example one with production durability, for benchmarks), set up by
     /// `SchemaSetup` without a template.
     public static func create(
-        name: String, on server: EmbeddedPostgres, binaries: FilePath = ExecutableDirectory.current
+        name: String,
+        on server: EmbeddedPostgres,
+        binaries: FilePath = ExecutableDirectory.current
     ) async throws -> PostboxSystem {
         let database = "\(name)_\(UUID().uuidString.prefix(8).lowercased())"
         try await server.createDatabase(database)
@@ -95,8 +97,12 @@ public final class PostboxSystem: Sendable {
     ///   - environment: Extra variables, such as `POSTBOX_CRASH_POINTS`.
     @discardableResult
     public func start(
-        _ service: SystemService, instance index: Int = 1, proxied: Bool = false, proxyMode: TCPFaultProxy.Mode = .pass,
-        environment: [String: String] = [:], waitUntilReady: Bool = true
+        _ service: SystemService,
+        instance index: Int = 1,
+        proxied: Bool = false,
+        proxyMode: TCPFaultProxy.Mode = .pass,
+        environment: [String: String] = [:],
+        waitUntilReady: Bool = true
     ) async throws -> ManagedProcess {
         let label = service.label(index)
         if let existing = state.withLock({ $0.processes[label] }) {
@@ -135,7 +141,9 @@ public final class PostboxSystem: Sendable {
             variables["PAYMENT_GATEWAY_TIMEOUT_MS"] = "1000"
         }
         let process = ManagedProcess(
-            name: label, executable: binaries.appending(service.executable), environment: variables.merging(environment) { $1 }
+            name: label,
+            executable: binaries.appending(service.executable),
+            environment: variables.merging(environment) { $1 }
         )
         state.withLock {
             $0.processes[label] = process

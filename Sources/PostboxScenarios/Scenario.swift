@@ -20,8 +20,13 @@ public struct Scenario: Sendable, Identifiable, CustomStringConvertible {
 
     /// Creates the value from its parts.
     public init(
-        _ name: String, story: String, faults: [String] = [], checks: [String] = [], expectedDeadLetters: Int = 0,
-        checksInvariants: Bool = true, run: @escaping @Sendable (ScenarioContext) async throws -> Void
+        _ name: String,
+        story: String,
+        faults: [String] = [],
+        checks: [String] = [],
+        expectedDeadLetters: Int = 0,
+        checksInvariants: Bool = true,
+        run: @escaping @Sendable (ScenarioContext) async throws -> Void
     ) {
         self.name = name
         self.story = story

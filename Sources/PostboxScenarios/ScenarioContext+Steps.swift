@@ -1,11 +1,13 @@
 public import Foundation
-import PostgresNIO
 import PostboxHarness
+import PostgresNIO
 
 extension ScenarioContext {
     /// The whole system, `instances` of each consumer, and a product `mug` (12.50) with `stock` units.
     public func standardSystem(
-        instances: Int = 1, stock: Int = 10, environment: [SystemService: [String: String]] = [:]
+        instances: Int = 1,
+        stock: Int = 10,
+        environment: [SystemService: [String: String]] = [:]
     ) async throws {
         try await system.startAll(instances: instances, environment: environment)
         try await shop.product("mug", priceCents: 1250, stock: stock)
@@ -23,7 +25,10 @@ extension ScenarioContext {
     /// Places an order and waits until it has `status`.
     @discardableResult
     public func order(
-        sku: String = "mug", quantity: Int = 1, paymentToken: String = "tok_visa", expecting status: String,
+        sku: String = "mug",
+        quantity: Int = 1,
+        paymentToken: String = "tok_visa",
+        expecting status: String,
         timeout: Duration = .seconds(30)
     ) async throws -> (UUID, Shop.Customer) {
         let (id, customer) = try await shop.placeOrder(sku: sku, quantity: quantity, paymentToken: paymentToken)
@@ -54,7 +59,10 @@ extension ScenarioContext {
     /// last seen if they are not within `timeout`. An order's final status is set by orders while inventory handles
     /// the same event on its own, so stock is checked with a deadline, never at the moment the status changes.
     public func expectStock(
-        _ expected: (onHand: Int, reserved: Int), _ what: String, sku: String = "mug", timeout: Duration = .seconds(30)
+        _ expected: (onHand: Int, reserved: Int),
+        _ what: String,
+        sku: String = "mug",
+        timeout: Duration = .seconds(30)
     ) async throws {
         var last: (onHand: Int, reserved: Int)?
         do {

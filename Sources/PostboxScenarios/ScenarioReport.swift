@@ -5,7 +5,11 @@ import PostboxHarness
 /// diagram), `junit.xml`, and `logs/<process>.log` with every line each process printed.
 enum ScenarioReport {
     static func write(
-        scenario: Scenario, result: ScenarioResult, system: PostboxSystem, exits: [String: ManagedProcess.Exit], root: String
+        scenario: Scenario,
+        result: ScenarioResult,
+        system: PostboxSystem,
+        exits: [String: ManagedProcess.Exit],
+        root: String
     ) async throws -> String {
         let stamp = iso(Date()).replacingOccurrences(of: ":", with: "-")
         let directory = "\(root)/\(scenario.name)-\(stamp)"
@@ -22,7 +26,8 @@ enum ScenarioReport {
         if !scenario.checks.isEmpty { text += "- checks: " + scenario.checks.joined(separator: "; ") + "\n" }
         text += "\n## Invariants\n\n"
         if scenario.checksInvariants {
-            text += result.violations.isEmpty && result.failure == nil
+            text +=
+                result.violations.isEmpty && result.failure == nil
                 ? "All hold.\n" : result.violations.map { "- \($0)\n" }.joined()
         } else {
             text += "Not checked: this scenario runs part of the system.\n"

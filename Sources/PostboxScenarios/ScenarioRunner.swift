@@ -36,7 +36,10 @@ public enum ScenarioRunner {
 
     /// Runs `scenario`; keeps its report when it fails, or always when `keepReport` is set.
     public static func run(
-        _ scenario: Scenario, seed: UInt64 = 1, reportRoot: String = defaultReportRoot, keepReport: Bool = false
+        _ scenario: Scenario,
+        seed: UInt64 = 1,
+        reportRoot: String = defaultReportRoot,
+        keepReport: Bool = false
     ) async -> ScenarioResult {
         let started = ContinuousClock.now
         var failure: String?
@@ -66,12 +69,21 @@ public enum ScenarioRunner {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var result = ScenarioResult(
-            name: scenario.name, passed: failure == nil, seconds: seconds, failure: failure, violations: violations,
-            reportDirectory: nil, seed: seed
+            name: scenario.name,
+            passed: failure == nil,
+            seconds: seconds,
+            failure: failure,
+            violations: violations,
+            reportDirectory: nil,
+            seed: seed
         )
         if let system, keepReport || failure != nil {
             result.reportDirectory = try? await ScenarioReport.write(
-                scenario: scenario, result: result, system: system, exits: exits, root: reportRoot
+                scenario: scenario,
+                result: result,
+                system: system,
+                exits: exits,
+                root: reportRoot
             )
         }
         if let system, failure == nil { await system.dropDatabase() }

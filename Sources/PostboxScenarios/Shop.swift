@@ -1,8 +1,8 @@
 import AsyncHTTPClient
-import PostboxHarness
 public import Foundation
 public import NIOCore
 public import NIOHTTP1
+import PostboxHarness
 
 /// The lab's client of the public HTTP APIs: what a customer, an operator or the card processor's admin does.
 public struct Shop: Sendable {
@@ -74,13 +74,19 @@ public struct Shop: Sendable {
     }
 
     struct Created: Decodable { var id: UUID }
-    struct Accepted: Decodable { var orderId: UUID; var status: String }
+    struct Accepted: Decodable {
+        var orderId: UUID
+        var status: String
+    }
 
     // MARK: Raw calls
 
     /// One HTTP call with a JSON body; transport errors throw.
     public static func call(
-        _ method: HTTPMethod, _ url: String, json: String? = nil, headers: [String: String] = [:],
+        _ method: HTTPMethod,
+        _ url: String,
+        json: String? = nil,
+        headers: [String: String] = [:],
         timeout: TimeAmount = .seconds(10)
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
@@ -112,7 +118,8 @@ public struct Shop: Sendable {
         let url = try system.url("inventory")
         _ = try expect(
             try await Shop.call(.PUT, "\(url)/products/\(sku)", json: #"{"name":"\#(sku)","priceCents":\#(priceCents),"stock":\#(stock)}"#),
-            [200, 201], "PUT /products/\(sku)"
+            [200, 201],
+            "PUT /products/\(sku)"
         )
         system.noteInitialStock(sku: sku, stock: stock)
     }
@@ -122,7 +129,8 @@ public struct Shop: Sendable {
         let url = try system.url("inventory")
         _ = try expect(
             try await Shop.call(.PUT, "\(url)/products/\(sku)", json: #"{"name":"\#(sku)","priceCents":\#(priceCents)}"#),
-            [200], "PUT /products/\(sku) (price)"
+            [200],
+            "PUT /products/\(sku) (price)"
         )
         system.record("inventory", "price of \(sku) set to \(priceCents)")
     }
@@ -143,13 +151,17 @@ public struct Shop: Sendable {
     public func cart(for customer: Customer, items: [(sku: String, quantity: Int)], timeout: Duration = .seconds(20)) async throws -> UUID {
         let orders = try system.url("orders")
         let cart: Created = try expect(
-            try await Shop.call(.POST, "\(orders)/carts", headers: customer.authorization), [201], "POST /carts"
+            try await Shop.call(.POST, "\(orders)/carts", headers: customer.authorization),
+            [201],
+            "POST /carts"
         ).decode()
         for item in items {
             var last: Answer?
             try await eventually("\(item.sku) in the orders catalogue", timeout: timeout, diagnostic: { last?.text ?? "" }) {
                 let answer = try await Shop.call(
-                    .POST, "\(orders)/carts/\(cart.id)/items", json: #"{"sku":"\#(item.sku)","quantity":\#(item.quantity)}"#,
+                    .POST,
+                    "\(orders)/carts/\(cart.id)/items",
+                    json: #"{"sku":"\#(item.sku)","quantity":\#(item.quantity)}"#,
                     headers: customer.authorization
                 )
                 last = answer
@@ -160,12 +172,21 @@ public struct Shop: Sendable {
     }
 
     /// Checks out; returns the raw answer (a crash point may cut it off: then this throws).
-    public func checkout(_ cart: UUID, customer: Customer, paymentToken: String = "tok_visa", idempotencyKey: String? = nil, traceparent: String? = nil) async throws -> Answer {
+    public func checkout(
+        _ cart: UUID,
+        customer: Customer,
+        paymentToken: String = "tok_visa",
+        idempotencyKey: String? = nil,
+        traceparent: String? = nil
+    ) async throws -> Answer {
         var headers = customer.authorization
         if let idempotencyKey { headers["Idempotency-Key"] = idempotencyKey }
         if let traceparent { headers["traceparent"] = traceparent }
         return try await Shop.call(
-            .POST, "\(try system.url("orders"))/carts/\(cart)/checkout", json: #"{"paymentToken":"\#(paymentToken)"}"#, headers: headers
+            .POST,
+            "\(try system.url("orders"))/carts/\(cart)/checkout",
+            json: #"{"paymentToken":"\#(paymentToken)"}"#,
+            headers: headers
         )
     }
 
@@ -174,7 +195,9 @@ public struct Shop: Sendable {
         let customer = try await customer()
         let cart = try await cart(for: customer, items: [(sku, quantity)])
         let accepted: Accepted = try expect(
-            try await checkout(cart, customer: customer, paymentToken: paymentToken, idempotencyKey: UUID().uuidString), [202], "checkout"
+            try await checkout(cart, customer: customer, paymentToken: paymentToken, idempotencyKey: UUID().uuidString),
+            [202],
+            "checkout"
         ).decode()
         return (accepted.orderId, customer)
     }
@@ -182,7 +205,9 @@ public struct Shop: Sendable {
     /// The order as its customer sees it.
     public func order(_ id: UUID, customer: Customer) async throws -> Order {
         try expect(
-            try await Shop.call(.GET, "\(try system.url("orders"))/orders/\(id)", headers: customer.authorization), [200], "GET /orders/\(id)"
+            try await Shop.call(.GET, "\(try system.url("orders"))/orders/\(id)", headers: customer.authorization),
+            [200],
+            "GET /orders/\(id)"
         ).decode()
     }
 

@@ -60,9 +60,11 @@ enum SoakScenario {
         var generator = SeededGenerator(seed: context.seed ^ 0x5EED)
         let skus = ["mug", "lamp", "vase"]
         let orders = (0..<total).map { _ in
-            (skus.randomElement(using: &generator)!, Int.random(in: 1...3, using: &generator),
-             Double.random(in: 0..<1, using: &generator) < 0.1 ? "tok_decline" : "tok_visa",
-             Double.random(in: 0..<1, using: &generator) < 0.05)
+            (
+                skus.randomElement(using: &generator)!, Int.random(in: 1...3, using: &generator),
+                Double.random(in: 0..<1, using: &generator) < 0.1 ? "tok_decline" : "tok_visa",
+                Double.random(in: 0..<1, using: &generator) < 0.05
+            )
         }
         let shop = context.shop
         var next = 0
@@ -75,7 +77,10 @@ enum SoakScenario {
             try await withThrowingTaskGroup(of: (UUID, Shop.Customer, Bool)?.self) { group in
                 var inFlight = 0
                 for (sku, quantity, token, cancel) in batch {
-                    if inFlight >= 16, let done = try await group.next() { if let done { placed.append(done) }; inFlight -= 1 }
+                    if inFlight >= 16, let done = try await group.next() {
+                        if let done { placed.append(done) }
+                        inFlight -= 1
+                    }
                     group.addTask {
                         // A checkout can fail while a process is down; the customer tries again.
                         for _ in 0..<20 {

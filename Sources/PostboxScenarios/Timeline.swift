@@ -42,7 +42,8 @@ struct Timeline {
                     SELECT d.dead_at, coalesce(e.type, '?'), d.subscription, d.attempts, 'dead: ' || left(d.reason, 60)
                     FROM bus.dead_letters d LEFT JOIN bus.events e ON e.id = d.event_id) t
                 ORDER BY at LIMIT \(limit)
-                """, logger: PostboxSystem.logger
+                """,
+                logger: PostboxSystem.logger
             ).decode((Date, String, String, Int, String).self) {
                 let from = alias(participant(publishing: type))
                 let to = alias(subscription)

@@ -38,12 +38,20 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
         let database = String(components.path.drop(while: { $0 == "/" }))
         let port = components.port ?? 5432
         configuration = PostgresClient.Configuration(
-            host: host, port: port, username: user, password: components.password,
-            database: database.isEmpty ? user : database, tls: .disable
+            host: host,
+            port: port,
+            username: user,
+            password: components.password,
+            database: database.isEmpty ? user : database,
+            tls: .disable
         )
         connectionConfiguration = PostgresConnection.Configuration(
-            host: host, port: port, username: user, password: components.password,
-            database: database.isEmpty ? user : database, tls: .disable
+            host: host,
+            port: port,
+            username: user,
+            password: components.password,
+            database: database.isEmpty ? user : database,
+            tls: .disable
         )
         username = user
         self.host = host

@@ -35,7 +35,8 @@ public struct OperationalRoutes: Sendable {
         router.get("/metrics") { _, _ in
             let text = metrics.emitToString()
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text))
             )
         }
@@ -49,7 +50,8 @@ public struct OperationalRoutes: Sendable {
 
 /// Runs `body`, throwing `CancellationError` if it takes longer than `timeout`.
 func withTimeout<Result: Sendable>(
-    _ timeout: Duration, _ body: @escaping @Sendable () async throws -> Result
+    _ timeout: Duration,
+    _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
     try await withThrowingTaskGroup(of: Result.self) { group in
         group.addTask { try await body() }

@@ -14,7 +14,9 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// Handles one request (RouterMiddleware).
     public func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         do {
             do {

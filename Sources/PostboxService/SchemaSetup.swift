@@ -99,8 +99,11 @@ public enum SchemaSetup {
     /// the service's role. Registering before the service runs means no event published from then on is missed,
     /// even one published before its consumers first start.
     public static func migrate(
-        configuration: PostgresClient.Configuration, usesBus: Bool, schema: SchemaMigrator?,
-        subscriptions: [Subscription] = [], logger: Logger
+        configuration: PostgresClient.Configuration,
+        usesBus: Bool,
+        schema: SchemaMigrator?,
+        subscriptions: [Subscription] = [],
+        logger: Logger
     ) async throws {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger.quieted())
         try await withThrowingTaskGroup(of: Void.self) { group in

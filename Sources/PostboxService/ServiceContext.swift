@@ -20,7 +20,11 @@ public struct ServiceContext: Sendable {
 
     /// Creates a context; `ServiceMain` makes one at start, tests make their own.
     public init(
-        name: String, settings: ServiceSettings, client: PostgresClient, bus: MessageBus, logger: Logger,
+        name: String,
+        settings: ServiceSettings,
+        client: PostgresClient,
+        bus: MessageBus,
+        logger: Logger,
         metrics: PrometheusCollectorRegistry
     ) {
         self.name = name

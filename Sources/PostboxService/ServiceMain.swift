@@ -69,17 +69,26 @@ public enum ServiceMain {
             let bus = MessageBus(
                 client: client,
                 configuration: .init(
-                    instanceName: instance, listenerConnection: settings.database.connectionConfiguration
+                    instanceName: instance,
+                    listenerConnection: settings.database.connectionConfiguration
                 ),
                 logger: logger
             )
             let context = ServiceContext(
-                name: name, settings: settings, client: client, bus: bus, logger: logger, metrics: registry
+                name: name,
+                settings: settings,
+                client: client,
+                bus: bus,
+                logger: logger,
+                metrics: registry
             )
             let parts = try await build(context, extra)
             try await migrate(
-                settings: settings, usesBus: usesBus, schema: schema,
-                subscriptions: parts.consumers.map(\.subscription), logger: logger
+                settings: settings,
+                usesBus: usesBus,
+                schema: schema,
+                subscriptions: parts.consumers.map(\.subscription),
+                logger: logger
             )
             let app = context.application(parts: parts)
             let services: [any Service] = [client] + (usesBus ? [bus] : []) + parts.consumers + parts.services + [app]
@@ -105,7 +114,11 @@ public enum ServiceMain {
     /// Applies the bus's and the service's migrations through a short-lived client, retrying the connection for
     /// up to 30 s so a service may start before its database.
     static func migrate(
-        settings: ServiceSettings, usesBus: Bool, schema: SchemaMigrator?, subscriptions: [Subscription], logger: Logger
+        settings: ServiceSettings,
+        usesBus: Bool,
+        schema: SchemaMigrator?,
+        subscriptions: [Subscription],
+        logger: Logger
     ) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         var delay = Duration.milliseconds(100)
@@ -113,12 +126,17 @@ public enum ServiceMain {
             do {
                 // One direct connection first: it fails fast with the reason, where the pool would wait quietly.
                 let probe = try await PostgresConnection.connect(
-                    configuration: settings.database.connectionConfiguration, id: 0, logger: logger.quieted()
+                    configuration: settings.database.connectionConfiguration,
+                    id: 0,
+                    logger: logger.quieted()
                 )
                 try? await probe.close()
                 try await SchemaSetup.migrate(
-                    configuration: settings.database.configuration, usesBus: usesBus, schema: schema,
-                    subscriptions: subscriptions, logger: logger
+                    configuration: settings.database.configuration,
+                    usesBus: usesBus,
+                    schema: schema,
+                    subscriptions: subscriptions,
+                    logger: logger
                 )
                 return
             } catch let error as SchemaSetupError {
@@ -126,7 +144,8 @@ public enum ServiceMain {
             } catch {
                 guard ContinuousClock.now < deadline else { throw error }
                 logger.warning(
-                    "database not reachable yet; retrying", metadata: ["error": "\(String(reflecting: error))"]
+                    "database not reachable yet; retrying",
+                    metadata: ["error": "\(String(reflecting: error))"]
                 )
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(2))

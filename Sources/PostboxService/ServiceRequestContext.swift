@@ -35,7 +35,10 @@ extension ServiceRequestContext {
     /// An envelope for an event this request causes, carrying its trace and correlation id.
     public func envelope<Payload: EventPayload>(_ payload: Payload, orderingKey: String? = nil) throws -> EventEnvelope {
         try EventEnvelope(
-            payload, correlationId: correlationId, traceparent: trace.traceparent, orderingKey: orderingKey
+            payload,
+            correlationId: correlationId,
+            traceparent: trace.traceparent,
+            orderingKey: orderingKey
         )
     }
 }

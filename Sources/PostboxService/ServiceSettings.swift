@@ -32,7 +32,9 @@ public struct ServiceSettings: Sendable {
         httpHost = reader.string("http.host") ?? "127.0.0.1"
         httpPort = try reader.int("http.port", default: defaultPort, in: 0...65535, meaning: "a port number")
         let level = try reader.choice(
-            "log.level", default: "info", allowed: Logger.Level.allCases.map(\.rawValue)
+            "log.level",
+            default: "info",
+            allowed: Logger.Level.allCases.map(\.rawValue)
         )
         logLevel = Logger.Level(rawValue: level) ?? .info
         instanceName = reader.string("instance.name")

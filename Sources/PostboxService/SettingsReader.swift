@@ -88,7 +88,8 @@ public struct SettingsReader: Sendable {
         let text = try requiredString(key)
         guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw ConfigurationError(
-                variable: Self.variableName(forKey: key), problem: "must be an http:// or https:// URL, got '\(text)'"
+                variable: Self.variableName(forKey: key),
+                problem: "must be an http:// or https:// URL, got '\(text)'"
             )
         }
         return url

@@ -14,14 +14,16 @@ public struct TracingMiddleware: RouterMiddleware {
 
     /// Handles one request (RouterMiddleware).
     public func handle(
-        _ request: Request, context: ServiceRequestContext,
+        _ request: Request,
+        context: ServiceRequestContext,
         next: (Request, ServiceRequestContext) async throws -> Response
     ) async throws -> Response {
         var context = context
         if let header = request.headers[.traceparent], let parent = TraceContext(traceparent: header) {
             context.trace = parent.child()
         }
-        context.correlationId = request.headers[.correlationId].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
+        context.correlationId =
+            request.headers[.correlationId].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
             ?? context.trace.traceId
         context.logger[metadataKey: "trace.id"] = "\(context.trace.traceId)"
         context.logger[metadataKey: "correlation.id"] = "\(context.correlationId)"

@@ -41,9 +41,16 @@ struct EmbeddedPostgresTests {
         let server = try await EmbeddedPostgres.shared(logger: logger)
         let factory = DatabaseFactory(server: server, templateName: "factory_template", logger: logger) { config, logger in
             let connection = try await PostgresConnection.connect(
-                configuration: .init(host: config.host ?? "127.0.0.1", port: config.port ?? 5432, username: config.username,
-                                     password: nil, database: config.database, tls: .disable),
-                id: 1, logger: logger
+                configuration: .init(
+                    host: config.host ?? "127.0.0.1",
+                    port: config.port ?? 5432,
+                    username: config.username,
+                    password: nil,
+                    database: config.database,
+                    tls: .disable
+                ),
+                id: 1,
+                logger: logger
             )
             try await connection.query("CREATE TABLE seeded (x int)", logger: logger)
             try await connection.query("INSERT INTO seeded VALUES (42)", logger: logger)
@@ -65,7 +72,8 @@ struct EmbeddedPostgresTests {
     @Test func missingBinariesAreReportedInOneLineThatSaysWhatToInstall() async throws {
         let error = await #expect(throws: EmbeddedPostgresError.self) {
             _ = try await PostgresInstallation.locate(
-                environment: ["PATH": "/nonexistent"], searchWellKnownLocations: false
+                environment: ["PATH": "/nonexistent"],
+                searchWellKnownLocations: false
             )
         }
         #expect(error?.code == .binariesNotFound)
@@ -76,7 +84,11 @@ struct EmbeddedPostgresTests {
     @Test func leavesNoServerAndNoFilesBehindWhenItsParentIsKilled() async throws {
         let postbox = try postboxExecutable()
         let ready = try await Subprocess.run(
-            .path(FilePath(postbox)), arguments: ["postgres"], input: .none, output: .sequence, error: .discarded
+            .path(FilePath(postbox)),
+            arguments: ["postgres"],
+            input: .none,
+            output: .sequence,
+            error: .discarded
         ) { execution -> (dataDirectory: String, pid: Int32)? in
             for try await line in execution.standardOutput.strings() where line.hasPrefix("ready ") {
                 let fields = line.split(separator: " ")
@@ -99,9 +111,16 @@ struct EmbeddedPostgresTests {
 
 private func count(_ server: EmbeddedPostgres, _ sql: String, database: String = "postgres") async throws -> Int {
     let connection = try await PostgresConnection.connect(
-        configuration: .init(host: server.host, port: server.port, username: server.superuser, password: nil,
-                             database: database, tls: .disable),
-        id: 1, logger: logger
+        configuration: .init(
+            host: server.host,
+            port: server.port,
+            username: server.superuser,
+            password: nil,
+            database: database,
+            tls: .disable
+        ),
+        id: 1,
+        logger: logger
     )
     defer { Task { try? await connection.close() } }
     let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)

@@ -67,7 +67,9 @@ struct BusCommandTests {
 
     private func postbox(_ arguments: [String]) async throws -> (status: TerminationStatus, output: String) {
         let result = try await Subprocess.run(
-            .path(builtProduct("postbox")), arguments: Arguments(arguments), output: .string(limit: 1 << 20),
+            .path(builtProduct("postbox")),
+            arguments: Arguments(arguments),
+            output: .string(limit: 1 << 20),
             error: .string(limit: 1 << 20)
         )
         return (result.terminationStatus, result.standardOutput + result.standardError)

@@ -18,7 +18,10 @@ enum HTTP {
     }
 
     static func call(
-        _ method: HTTPMethod, _ url: String, json: String? = nil, headers: [String: String] = [:]
+        _ method: HTTPMethod,
+        _ url: String,
+        json: String? = nil,
+        headers: [String: String] = [:]
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method

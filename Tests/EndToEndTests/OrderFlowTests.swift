@@ -8,13 +8,35 @@ import Testing
 /// checked in every service's data, the processor's ledger and the logs.
 @Suite("order flow across processes")
 struct OrderFlowTests {
-    struct Created: Decodable { var id: UUID; var token: String? }
-    struct Accepted: Decodable { var orderId: UUID; var status: String }
-    struct Order: Decodable { var id: UUID; var status: String; var totalCents: Int }
-    struct Product: Decodable { var onHand: Int; var reserved: Int; var available: Int }
-    struct Payment: Decodable { var orderId: UUID; var amountCents: Int; var status: String }
+    struct Created: Decodable {
+        var id: UUID
+        var token: String?
+    }
+    struct Accepted: Decodable {
+        var orderId: UUID
+        var status: String
+    }
+    struct Order: Decodable {
+        var id: UUID
+        var status: String
+        var totalCents: Int
+    }
+    struct Product: Decodable {
+        var onHand: Int
+        var reserved: Int
+        var available: Int
+    }
+    struct Payment: Decodable {
+        var orderId: UUID
+        var amountCents: Int
+        var status: String
+    }
     struct Ledger: Decodable { var charges: [Charge] }
-    struct Charge: Decodable { var amountCents: Int; var status: String; var traceId: String? }
+    struct Charge: Decodable {
+        var amountCents: Int
+        var status: String
+        var traceId: String?
+    }
 
     @Test func aCheckoutIsChargedOnceAndConfirmedAcrossEveryService() async throws {
         let system = try await SystemUnderTest.make()
@@ -27,10 +49,13 @@ struct OrderFlowTests {
             let auth = ["Authorization": "Bearer \(customer.token ?? "")"]
             let cart = try await HTTP.call(.POST, "\(system.url("orders"))/carts", headers: auth).decode(Created.self)
             try await eventually("the catalogue replicated to orders") {
-                try await HTTP.call(.POST, "\(system.url("orders"))/carts/\(cart.id)/items", json: #"{"sku":"mug","quantity":2}"#, headers: auth).status == 200
+                try await HTTP.call(.POST, "\(system.url("orders"))/carts/\(cart.id)/items", json: #"{"sku":"mug","quantity":2}"#, headers: auth)
+                    .status == 200
             }
             let checkout = try await HTTP.call(
-                .POST, "\(system.url("orders"))/carts/\(cart.id)/checkout", json: #"{"paymentToken":"tok_visa"}"#,
+                .POST,
+                "\(system.url("orders"))/carts/\(cart.id)/checkout",
+                json: #"{"paymentToken":"tok_visa"}"#,
                 headers: auth.merging(["Idempotency-Key": "ada-1", "traceparent": "00-\(traceId)-00f067aa0ba902b7-01"]) { $1 }
             )
             #expect(checkout.status == 202)
@@ -38,7 +63,8 @@ struct OrderFlowTests {
             let accepted = try checkout.decode(Accepted.self)
             #expect(accepted.status == "pending")
             try await eventually("order confirmed\n" + processes.map(\.tail).joined(separator: "\n")) {
-                try await HTTP.call(.GET, "\(system.url("orders"))/orders/\(accepted.orderId)", headers: auth).decode(Order.self).status == "confirmed"
+                try await HTTP.call(.GET, "\(system.url("orders"))/orders/\(accepted.orderId)", headers: auth).decode(Order.self).status
+                    == "confirmed"
             }
             let order = try await HTTP.call(.GET, "\(system.url("orders"))/orders/\(accepted.orderId)", headers: auth).decode(Order.self)
             #expect(order.totalCents == 2500)
@@ -51,7 +77,8 @@ struct OrderFlowTests {
             #expect(payments.map(\.status) == ["captured"])
             #expect(payments.map(\.amountCents) == [2500])
             let ledger = try await HTTP.call(
-                .GET, "\(system.url("payment-gateway"))/v1/charges?reference=\(accepted.orderId)"
+                .GET,
+                "\(system.url("payment-gateway"))/v1/charges?reference=\(accepted.orderId)"
             ).decode(Ledger.self)
             #expect(ledger.charges.map(\.status) == ["captured"])
             #expect(ledger.charges.map(\.amountCents) == [2500])
@@ -60,7 +87,9 @@ struct OrderFlowTests {
             for process in processes where process.name != "payment-gateway" {
                 #expect(process.lines.contains { $0.contains("trace.id=\(traceId)") }, "\(process.name) logged the trace id")
             }
-            #expect(processes.first { $0.name == "payment-gateway" }!.lines.contains { $0.contains("trace.id=\(traceId)") && $0.contains("charge made") })
+            #expect(
+                processes.first { $0.name == "payment-gateway" }!.lines.contains { $0.contains("trace.id=\(traceId)") && $0.contains("charge made") }
+            )
             return accepted.orderId
         }
         for (name, status) in statuses { #expect(status == .exited(0), "\(name) exits 0 on SIGTERM") }
@@ -72,11 +101,13 @@ struct OrderFlowTests {
         #expect(try await system.rows("SELECT status FROM payments.payments WHERE order_id = \(orderId)", as: String.self) == ["captured"])
         #expect(try await system.rows("SELECT count(*) FROM payment_gateway.charges", as: Int.self) == [1])
         let flow = try await system.rows(
-            "SELECT type FROM bus.events WHERE correlation_id = \(traceId) ORDER BY published_at", as: String.self
+            "SELECT type FROM bus.events WHERE correlation_id = \(traceId) ORDER BY published_at",
+            as: String.self
         )
         #expect(flow == ["order.placed", "stock.reserved", "payment.captured"])
         let traceparents = try await system.rows(
-            "SELECT traceparent FROM bus.events WHERE correlation_id = \(traceId)", as: String.self
+            "SELECT traceparent FROM bus.events WHERE correlation_id = \(traceId)",
+            as: String.self
         )
         #expect(traceparents.allSatisfy { $0.contains(traceId) })
         #expect(try await system.rows("SELECT count(*) FROM bus.deliveries", as: Int.self) == [0])
@@ -90,11 +121,14 @@ struct OrderFlowTests {
         let holder = try ListeningSocket()
         defer { holder.close() }
         let spec = system.spec(
-            "inventory", extra: ["HTTP_PORT": "\(holder.port)", "POSTBOX_PARENT_PID": "\(getpid())"]
+            "inventory",
+            extra: ["HTTP_PORT": "\(holder.port)", "POSTBOX_PARENT_PID": "\(getpid())"]
         )
         let updates = Dictionary(uniqueKeysWithValues: spec.environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
         let result = try await Subprocess.run(
-            .path(spec.executable), environment: .inherit.updating(updates), output: .string(limit: 1 << 20),
+            .path(spec.executable),
+            environment: .inherit.updating(updates),
+            output: .string(limit: 1 << 20),
             error: .combinedWithOutput
         )
         let output = result.standardOutput
@@ -107,12 +141,17 @@ struct OrderFlowTests {
     @Test func aMisconfiguredServiceRefusesToStartNamingTheVariable() async throws {
         for (service, environment, expected) in [
             ("orders", ["DATABASE_URL": ""], "orders: DATABASE_URL is missing"),
-            ("inventory", ["DATABASE_URL": "postgres://inventory@127.0.0.1/x", "HTTP_PORT": "http"], "inventory: HTTP_PORT must be a port number (0-65535), got 'http'"),
+            (
+                "inventory", ["DATABASE_URL": "postgres://inventory@127.0.0.1/x", "HTTP_PORT": "http"],
+                "inventory: HTTP_PORT must be a port number (0-65535), got 'http'"
+            ),
             ("payments", ["DATABASE_URL": "postgres://payments@127.0.0.1/x", "PAYMENT_GATEWAY_URL": ""], "payments: PAYMENT_GATEWAY_URL is missing"),
         ] {
             let updates = Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
             let result = try await Subprocess.run(
-                .path(builtProduct(service)), environment: .inherit.updating(updates), output: .string(limit: 1 << 16),
+                .path(builtProduct(service)),
+                environment: .inherit.updating(updates),
+                output: .string(limit: 1 << 16),
                 error: .string(limit: 1 << 16)
             )
             #expect(result.terminationStatus == .exited(78))

@@ -43,7 +43,8 @@ struct ProcessSpec: Sendable {
 /// Runs the processes while `body` runs; then sends each SIGTERM and waits for it to end (SIGKILL after 15 s).
 /// Returns `body`'s result and each process's termination status.
 func withProcesses<Result: Sendable>(
-    _ specs: [ProcessSpec], _ body: @Sendable ([RunningProcess]) async throws -> Result
+    _ specs: [ProcessSpec],
+    _ body: @Sendable ([RunningProcess]) async throws -> Result
 ) async throws -> (Result, [String: TerminationStatus]) {
     let processes = specs.map { RunningProcess(name: $0.name) }
     let result = try await withThrowingTaskGroup(of: Void.self) { group in
@@ -51,8 +52,12 @@ func withProcesses<Result: Sendable>(
             group.addTask {
                 let updates = Dictionary(uniqueKeysWithValues: spec.environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
                 let outcome = try await Subprocess.run(
-                    .path(spec.executable), arguments: Arguments(spec.arguments), environment: .inherit.updating(updates),
-                    input: .none, output: .sequence, error: .combinedWithOutput
+                    .path(spec.executable),
+                    arguments: Arguments(spec.arguments),
+                    environment: .inherit.updating(updates),
+                    input: .none,
+                    output: .sequence,
+                    error: .combinedWithOutput
                 ) { execution in
                     process.started(execution.processIdentifier.value)
                     for try await line in execution.standardOutput.strings() {
@@ -89,8 +94,10 @@ private func stop(_ processes: [RunningProcess], group: inout ThrowingTaskGroup<
 
 /// Polls `condition` until it holds or `timeout` passes; then records `message` and throws.
 func eventually(
-    _ message: @autoclosure () -> String, timeout: Duration = .seconds(20),
-    sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+    _ message: @autoclosure () -> String,
+    timeout: Duration = .seconds(20),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {

@@ -7,7 +7,11 @@ import Testing
 @Suite("postbox up")
 struct UpCommandTests {
     struct State: Decodable {
-        struct Entry: Decodable { var name: String; var pid: Int32?; var port: Int }
+        struct Entry: Decodable {
+            var name: String
+            var pid: Int32?
+            var port: Int
+        }
         var processes: [Entry]
     }
 
@@ -25,7 +29,9 @@ struct UpCommandTests {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("postbox-up-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let spec = ProcessSpec(
-            name: "postbox", executable: builtProduct("postbox"), arguments: ["up", "--no-build", "--port-base", "\(base)"],
+            name: "postbox",
+            executable: builtProduct("postbox"),
+            arguments: ["up", "--no-build", "--port-base", "\(base)"],
             environment: ["POSTBOX_CACHE_DIR": cache, "NO_COLOR": "1"]
         )
         let stateFile = "\(cache)/up-\(base).json"

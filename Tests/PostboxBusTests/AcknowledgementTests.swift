@@ -1,8 +1,9 @@
 import Foundation
-@testable import PostboxBus
 import PostgresNIO
 import Synchronization
 import Testing
+
+@testable import PostboxBus
 
 /// The acknowledgement that also claims the next deliveries, in the handler's transaction.
 @Suite("Acknowledgement", .timeLimit(.minutes(2)))
@@ -17,8 +18,14 @@ struct AcknowledgementTests {
             let first = try #require(try await store.claim(subscription: "chain", limit: 1, lease: lease, owner: "a").first)
             let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "a", claimNext: 1,
-                    subscription: "chain", lease: lease, on: connection, logger: testLogger
+                    deliveryIds: [first.deliveryId],
+                    token: first.leaseToken,
+                    owner: "a",
+                    claimNext: 1,
+                    subscription: "chain",
+                    lease: lease,
+                    on: connection,
+                    logger: testLogger
                 )
             }
             #expect(acknowledged.deleted == 1 && acknowledged.recorded == 1)
@@ -31,7 +38,8 @@ struct AcknowledgementTests {
             // The claim committed with the acknowledgement: its lease is in the table, and nothing else is visible.
             #expect(
                 try await harness.scalar(
-                    "SELECT lease_token FROM bus.deliveries WHERE id = \(next.deliveryId)", as: UUID.self
+                    "SELECT lease_token FROM bus.deliveries WHERE id = \(next.deliveryId)",
+                    as: UUID.self
                 ) == next.leaseToken
             )
             #expect(try await store.claim(subscription: "chain", limit: 1, lease: lease, owner: "b").isEmpty)
@@ -48,8 +56,14 @@ struct AcknowledgementTests {
             await #expect(throws: PostgresTransactionError.self) {
                 try await harness.client.withTransaction(logger: testLogger) { connection in
                     let acknowledged = try await DeliveryStore.acknowledge(
-                        deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "a", claimNext: 1,
-                        subscription: "rollback", lease: lease, on: connection, logger: testLogger
+                        deliveryIds: [first.deliveryId],
+                        token: first.leaseToken,
+                        owner: "a",
+                        claimNext: 1,
+                        subscription: "rollback",
+                        lease: lease,
+                        on: connection,
+                        logger: testLogger
                     )
                     #expect(acknowledged.next.count == 1)
                     throw HandlerFailed()
@@ -67,15 +81,22 @@ struct AcknowledgementTests {
         try await withBus { harness in
             try await harness.bus.register(fastSubscription("keyed"))
             let published = try await harness.publish(
-                [TestEvent(sequence: 1, key: "k"), TestEvent(sequence: 2, key: "k")], orderingKey: { $0.key }
+                [TestEvent(sequence: 1, key: "k"), TestEvent(sequence: 2, key: "k")],
+                orderingKey: { $0.key }
             )
             let store = DeliveryStore(client: harness.client, logger: testLogger)
             let first = try #require(try await store.claim(subscription: "keyed", limit: 2, lease: lease, owner: "a").first)
             #expect(first.event.id == published[0].id)
             let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "a", claimNext: 1,
-                    subscription: "keyed", lease: lease, on: connection, logger: testLogger
+                    deliveryIds: [first.deliveryId],
+                    token: first.leaseToken,
+                    owner: "a",
+                    claimNext: 1,
+                    subscription: "keyed",
+                    lease: lease,
+                    on: connection,
+                    logger: testLogger
                 )
             }
             // The acknowledged delivery no longer holds its key back: the key's next event comes with the commit.
@@ -98,8 +119,14 @@ struct AcknowledgementTests {
             // Acknowledging x must not take y's second event while y's first is still leased to someone.
             let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: [claimed[0].deliveryId], token: claimed[0].leaseToken, owner: "a", claimNext: 1,
-                    subscription: "heads", lease: lease, on: connection, logger: testLogger
+                    deliveryIds: [claimed[0].deliveryId],
+                    token: claimed[0].leaseToken,
+                    owner: "a",
+                    claimNext: 1,
+                    subscription: "heads",
+                    lease: lease,
+                    on: connection,
+                    logger: testLogger
                 )
             }
             #expect(acknowledged.deleted == 1 && acknowledged.next.isEmpty)
@@ -115,16 +142,28 @@ struct AcknowledgementTests {
             #expect(firstTwo.count == 2)
             let acknowledged = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: firstTwo.map(\.deliveryId), token: firstTwo[0].leaseToken, owner: "a", claimNext: 2,
-                    subscription: "batched", lease: lease, on: connection, logger: testLogger
+                    deliveryIds: firstTwo.map(\.deliveryId),
+                    token: firstTwo[0].leaseToken,
+                    owner: "a",
+                    claimNext: 2,
+                    subscription: "batched",
+                    lease: lease,
+                    on: connection,
+                    logger: testLogger
                 )
             }
             #expect(acknowledged.deleted == 2 && acknowledged.recorded == 2)
             #expect(acknowledged.next.map(\.event.id) == [published[2].id, published[3].id])
             let zero = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: acknowledged.next.map(\.deliveryId), token: acknowledged.next[0].leaseToken,
-                    owner: "a", claimNext: 0, subscription: "batched", lease: lease, on: connection, logger: testLogger
+                    deliveryIds: acknowledged.next.map(\.deliveryId),
+                    token: acknowledged.next[0].leaseToken,
+                    owner: "a",
+                    claimNext: 0,
+                    subscription: "batched",
+                    lease: lease,
+                    on: connection,
+                    logger: testLogger
                 )
             }
             #expect(zero.deleted == 2 && zero.next.isEmpty)
@@ -167,7 +206,8 @@ struct AcknowledgementTests {
             #expect(begun.values.allSatisfy { $0 == 0 })
             #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries") == 0)
             let handled = try await harness.scalar(
-                "SELECT count(*)::int FROM bus.handled WHERE event_id = ANY(\(published.map(\.id))::uuid[])", as: Int.self
+                "SELECT count(*)::int FROM bus.handled WHERE event_id = ANY(\(published.map(\.id))::uuid[])",
+                as: Int.self
             )
             #expect(handled == 20)
         }
@@ -257,7 +297,8 @@ struct AcknowledgementTests {
     /// Publishes one event to `subscription`, whose consumer runs `handler`, beside a `sink` subscription to
     /// `test.relayed` that nobody consumes; returns the attempts the handler saw once the event is handled.
     private func relayOneEvent(
-        _ harness: BusHarness, subscription name: String,
+        _ harness: BusHarness,
+        subscription name: String,
         handler: @escaping @Sendable (ReceivedEvent, BusTransaction) async throws -> Void
     ) async throws -> [Int] {
         let relay = fastSubscription(name)

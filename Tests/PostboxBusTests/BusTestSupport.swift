@@ -59,7 +59,8 @@ struct BusHarness: Sendable {
 
     /// Runs `services` (consumers, usually) while `body` runs, then shuts them down gracefully.
     func running<Result: Sendable>(
-        _ services: [any Service], _ body: () async throws -> Result
+        _ services: [any Service],
+        _ body: () async throws -> Result
     ) async throws -> Result {
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, logger: testLogger)
@@ -81,13 +82,16 @@ struct BusHarness: Sendable {
 
     /// A second client and bus on the same database, as another process would have.
     func withOtherProcess<Result: Sendable>(
-        runBus: Bool = true, notificationInterval: Duration = .milliseconds(3), _ body: (MessageBus) async throws -> Result
+        runBus: Bool = true,
+        notificationInterval: Duration = .milliseconds(3),
+        _ body: (MessageBus) async throws -> Result
     ) async throws -> Result {
         let client = PostgresClient(configuration: server.configuration(database: database), backgroundLogger: testLogger)
         let bus = MessageBus(
             client: client,
             configuration: .init(
-                notificationInterval: notificationInterval, instanceName: "other",
+                notificationInterval: notificationInterval,
+                instanceName: "other",
                 listenerConnection: server.connectionConfiguration(database: database)
             ),
             logger: testLogger
@@ -114,7 +118,8 @@ struct BusHarness: Sendable {
 
 /// Runs `body` with a fresh bus database, a running client and a running bus.
 func withBus<Result: Sendable>(
-    _ name: String = #function, configuration: MessageBus.Configuration = .init(instanceName: "test"),
+    _ name: String = #function,
+    configuration: MessageBus.Configuration = .init(instanceName: "test"),
     _ body: (BusHarness) async throws -> Result
 ) async throws -> Result {
     let (server, database) = try await BusDatabases.make(prefix: String(name.prefix(while: { $0 != "(" })))
@@ -132,7 +137,9 @@ func withBus<Result: Sendable>(
 
 /// Polls `condition` until it holds or `timeout` passes; then fails with `what` (never a fixed sleep).
 func eventually(
-    _ what: String, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+    _ what: String,
+    timeout: Duration = .seconds(20),
+    sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
@@ -161,13 +168,23 @@ struct TestEvent: EventPayload, Equatable {
 
 /// Subscription settings that make tests fast: short leases and backoffs.
 func fastSubscription(
-    _ name: String, topics: [String] = [TestEvent.eventType], concurrency: Int = 4, claimBatchSize: Int = 16,
-    handlerBatchSize: Int = 1, lease: Duration = .seconds(2), maxAttempts: Int = 5,
+    _ name: String,
+    topics: [String] = [TestEvent.eventType],
+    concurrency: Int = 4,
+    claimBatchSize: Int = 16,
+    handlerBatchSize: Int = 1,
+    lease: Duration = .seconds(2),
+    maxAttempts: Int = 5,
     pollInterval: Duration = .seconds(1)
 ) -> Subscription {
     Subscription(
-        name: name, topics: topics, concurrency: concurrency, claimBatchSize: claimBatchSize,
-        handlerBatchSize: handlerBatchSize, lease: lease, maxAttempts: maxAttempts,
+        name: name,
+        topics: topics,
+        concurrency: concurrency,
+        claimBatchSize: claimBatchSize,
+        handlerBatchSize: handlerBatchSize,
+        lease: lease,
+        maxAttempts: maxAttempts,
         retry: RetryPolicy(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(200)),
         pollInterval: pollInterval
     )

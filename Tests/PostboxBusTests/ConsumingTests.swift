@@ -65,7 +65,12 @@ struct ConsumingTests {
             let consumer = harness.bus.consumer(fastSubscription("flaky")) { event, transaction in
                 try await recordEffect(event, by: "flaky", in: transaction)
                 struct Flaky: Error {}
-                if failuresLeft.withLock({ left in defer { left -= 1 }; return left > 0 }) { throw Flaky() }
+                if failuresLeft.withLock({ left in
+                    defer { left -= 1 }
+                    return left > 0
+                }) {
+                    throw Flaky()
+                }
             }
             try await harness.bus.register(consumer.subscription)
             _ = try await harness.publish([TestEvent(sequence: 1)])
@@ -156,7 +161,8 @@ struct ConsumingTests {
                 try await eventually("60 handled") { try await harness.effectCount() == 60 }
             }
             let rows = try await harness.client.query(
-                "SELECT sequence_key, consumer FROM app.effects ORDER BY n", logger: testLogger
+                "SELECT sequence_key, consumer FROM app.effects ORDER BY n",
+                logger: testLogger
             )
             var lastPerKey: [String: Int] = [:]
             for try await (key, sequence) in rows.decode((String, String).self) {

@@ -1,11 +1,12 @@
 import EmbeddedPostgres
 import Foundation
-@testable import PostboxBus
 import PostgresNIO
 import Subprocess
 import Synchronization
 import SystemPackage
 import Testing
+
+@testable import PostboxBus
 
 @Suite("Crash safety", .timeLimit(.minutes(2)))
 struct CrashSafetyTests {
@@ -69,15 +70,27 @@ struct CrashSafetyTests {
             // The stalled consumer wakes up and tries to acknowledge with its old lease: nothing matches.
             let late = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: [first.deliveryId], token: first.leaseToken, owner: "stalled", claimNext: 0,
-                    subscription: "takeover", lease: .seconds(30), on: connection, logger: testLogger
+                    deliveryIds: [first.deliveryId],
+                    token: first.leaseToken,
+                    owner: "stalled",
+                    claimNext: 0,
+                    subscription: "takeover",
+                    lease: .seconds(30),
+                    on: connection,
+                    logger: testLogger
                 )
             }
             #expect(late.deleted == 0)
             let current = try await harness.client.withTransaction(logger: testLogger) { connection in
                 try await DeliveryStore.acknowledge(
-                    deliveryIds: [takeover.deliveryId], token: takeover.leaseToken, owner: "new", claimNext: 0,
-                    subscription: "takeover", lease: .seconds(30), on: connection, logger: testLogger
+                    deliveryIds: [takeover.deliveryId],
+                    token: takeover.leaseToken,
+                    owner: "new",
+                    claimNext: 0,
+                    subscription: "takeover",
+                    lease: .seconds(30),
+                    on: connection,
+                    logger: testLogger
                 )
             }
             #expect(current.deleted == 1 && current.recorded == 1)
@@ -176,20 +189,25 @@ struct CrashSafetyTests {
         [
             "bus-worker", "--database-url", harness.server.url(database: harness.database),
             "--subscription", subscription.name, "--topic", TestEvent.eventType, "--mode", mode,
-            "--lease-milliseconds", "\(Int(subscription.lease.components.seconds * 1000) + Int(subscription.lease.components.attoseconds / 1_000_000_000_000_000))",
+            "--lease-milliseconds",
+            "\(Int(subscription.lease.components.seconds * 1000) + Int(subscription.lease.components.attoseconds / 1_000_000_000_000_000))",
             "--max-attempts", "\(subscription.maxAttempts)",
         ]
     }
 
     /// Runs `postbox bus-worker` and feeds its output lines to `onLine` until it returns a value.
     private func runWorker<Value: Sendable>(
-        _ harness: BusHarness, subscription: Subscription, mode: String,
+        _ harness: BusHarness,
+        subscription: Subscription,
+        mode: String,
         onLine: @escaping (String, Execution<NoInput, SequenceOutput, DiscardedOutput>) throws -> Value?
     ) async throws -> Value {
         let result = try await Subprocess.run(
             .path(FilePath(try postboxExecutable())),
             arguments: Arguments(workerArguments(harness, subscription, mode: mode)),
-            input: .none, output: .sequence, error: .discarded
+            input: .none,
+            output: .sequence,
+            error: .discarded
         ) { execution -> Value? in
             for try await line in execution.standardOutput.strings() {
                 if let value = try onLine(line, execution) { return value }
@@ -200,12 +218,16 @@ struct CrashSafetyTests {
     }
 
     private func runWorkerUntilExitOrDeadLetter(
-        _ harness: BusHarness, subscription: Subscription, eventId: UUID
+        _ harness: BusHarness,
+        subscription: Subscription,
+        eventId: UUID
     ) async throws -> TerminationStatus {
         try await Subprocess.run(
             .path(FilePath(try postboxExecutable())),
             arguments: Arguments(workerArguments(harness, subscription, mode: "crash")),
-            input: .none, output: .sequence, error: .discarded
+            input: .none,
+            output: .sequence,
+            error: .discarded
         ) { execution in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for try await _ in execution.standardOutput.strings() {} }

@@ -31,7 +31,11 @@ struct PublishingTests {
             let orderId = UUID()
             try await harness.bus.withTransaction { transaction in
                 try await transaction.connection.query("INSERT INTO app.orders VALUES (\(orderId))", logger: testLogger)
-                try await transaction.publish(TestEvent(sequence: 1), correlationId: "checkout-1", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+                try await transaction.publish(
+                    TestEvent(sequence: 1),
+                    correlationId: "checkout-1",
+                    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+                )
             }
             #expect(try await harness.scalar("SELECT count(*)::int FROM app.orders", as: Int.self) == 1)
             #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries", as: Int.self) == 1)
@@ -104,7 +108,10 @@ struct PublishingTests {
             }
             var applied: [Int] = []
             for try await versions in group { applied += versions }
-            #expect(applied.sorted() == MessageBus.schemaMigrator.migrations.map(\.version), "each version applied exactly once across the four processes")
+            #expect(
+                applied.sorted() == MessageBus.schemaMigrator.migrations.map(\.version),
+                "each version applied exactly once across the four processes"
+            )
         }
     }
 }

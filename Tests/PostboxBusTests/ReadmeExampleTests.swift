@@ -36,7 +36,7 @@ struct ReadmeExampleTests {
 
             // Consumer: the handler's writes and the acknowledgement commit in one transaction.
             let consumer = bus.consumer(Subscription(name: "inventory", topics: [OrderPlaced.eventType])) { event, transaction in
-                let order = try event.decode(OrderPlaced.self)   // undecodable → dead letters with the reason
+                let order = try event.decode(OrderPlaced.self)  // undecodable → dead letters with the reason
                 try await transaction.connection.query("INSERT INTO app.reservations VALUES (\(order.orderId))", logger: transaction.logger)
                 try await transaction.publish(try event.envelope.causing(StockReserved(orderId: order.orderId)))
             }
@@ -48,7 +48,8 @@ struct ReadmeExampleTests {
             }
             #expect(try await harness.scalar("SELECT order_id FROM app.reservations", as: UUID.self) == orderId)
             let reserved = try await harness.client.query(
-                "SELECT correlation_id, causation_id FROM bus.events WHERE type = 'stock.reserved'", logger: testLogger
+                "SELECT correlation_id, causation_id FROM bus.events WHERE type = 'stock.reserved'",
+                logger: testLogger
             )
             for try await (correlation, causation) in reserved.decode((String?, UUID?).self) {
                 #expect(correlation == "checkout-1", "the correlation id travels to the caused event")

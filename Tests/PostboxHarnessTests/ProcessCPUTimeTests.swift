@@ -1,6 +1,7 @@
 import Foundation
-@testable import PostboxHarness
 import Testing
+
+@testable import PostboxHarness
 
 @Suite("Process CPU time")
 struct ProcessCPUTimeTests {

@@ -1,6 +1,7 @@
 import Foundation
-@testable import PostboxScenarios
 import Testing
+
+@testable import PostboxScenarios
 
 /// Every scenario of the catalogue against the real executables, one after another (each starts its own processes
 /// on a fresh database). A failing scenario keeps its report; its path is in the failure message.

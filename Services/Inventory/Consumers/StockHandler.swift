@@ -47,19 +47,34 @@ struct StockHandler: Sendable {
     /// Moves the order's reservation from `from` to `to` and applies its quantities, times the signs given, to
     /// the reserved and on-hand counts; does nothing if the reservation is not in `from` (a duplicate or late event).
     private func settle(
-        _ orderId: UUID, from: String, to: String, reserved: Int, onHand: Int, in transaction: BusTransaction, logger: Logger
+        _ orderId: UUID,
+        from: String,
+        to: String,
+        reserved: Int,
+        onHand: Int,
+        in transaction: BusTransaction,
+        logger: Logger
     ) async throws {
-        guard try await products.settle(
-            orderId: orderId, from: from, to: to, reserved: reserved, onHand: onHand, on: transaction.connection,
-            logger: logger
-        ) else { return }
+        guard
+            try await products.settle(
+                orderId: orderId,
+                from: from,
+                to: to,
+                reserved: reserved,
+                onHand: onHand,
+                on: transaction.connection,
+                logger: logger
+            )
+        else { return }
         logger.info("reservation \(to)")
     }
 
     private func reserve(_ order: OrderPlaced, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
         let wanted = order.lines.quantitiesBySKU
         let available = try await products.lockAvailability(
-            skus: wanted.keys.sorted(), on: transaction.connection, logger: logger
+            skus: wanted.keys.sorted(),
+            on: transaction.connection,
+            logger: logger
         )
         let shortages = wanted.keys.sorted().compactMap { sku -> String? in
             guard let count = available[sku] else { return "\(sku): unknown product" }
@@ -68,19 +83,33 @@ struct StockHandler: Sendable {
         }
         let orderingKey = order.orderId.uuidString
         if shortages.isEmpty {
-            guard try await products.insertReservation(
-                orderId: order.orderId, status: "reserved", lines: order.lines, reason: nil, reserving: wanted,
-                on: transaction.connection, logger: logger
-            ) else { return }
+            guard
+                try await products.insertReservation(
+                    orderId: order.orderId,
+                    status: "reserved",
+                    lines: order.lines,
+                    reason: nil,
+                    reserving: wanted,
+                    on: transaction.connection,
+                    logger: logger
+                )
+            else { return }
             try await transaction.publish(event.envelope.causing(StockReserved(orderId: order.orderId), orderingKey: orderingKey))
             logger.info("stock reserved")
             CrashPoint.reached("inventory.after-reserve-before-ack", logger: logger)
         } else {
             let reason = "out of stock: " + shortages.joined(separator: "; ")
-            guard try await products.insertReservation(
-                orderId: order.orderId, status: "rejected", lines: order.lines, reason: reason, reserving: [:],
-                on: transaction.connection, logger: logger
-            ) else { return }
+            guard
+                try await products.insertReservation(
+                    orderId: order.orderId,
+                    status: "rejected",
+                    lines: order.lines,
+                    reason: reason,
+                    reserving: [:],
+                    on: transaction.connection,
+                    logger: logger
+                )
+            else { return }
             try await transaction.publish(
                 event.envelope.causing(StockRejected(orderId: order.orderId, reason: reason), orderingKey: orderingKey)
             )

@@ -62,11 +62,17 @@ struct ProductsController: Sendable {
         do {
             let (product, created) = try await bus.withTransaction { transaction in
                 let result = try await products.upsert(
-                    sku: sku, name: name, priceCents: input.priceCents, stock: input.stock,
-                    on: transaction.connection, logger: context.logger
+                    sku: sku,
+                    name: name,
+                    priceCents: input.priceCents,
+                    stock: input.stock,
+                    on: transaction.connection,
+                    logger: context.logger
                 )
                 let event = ProductUpserted(
-                    sku: sku, name: result.product.name, priceCents: result.product.priceCents,
+                    sku: sku,
+                    name: result.product.name,
+                    priceCents: result.product.priceCents,
                     revision: result.product.revision
                 )
                 try await transaction.publish(context.envelope(event, orderingKey: sku))

@@ -21,7 +21,12 @@ struct ProductRepository: Sendable {
     /// on hand. Stock lower than what is reserved fails with ``StockBelowReserved``; a new product without stock
     /// with ``StockRequired``.
     func upsert(
-        sku: String, name: String, priceCents: Int, stock: Int?, on connection: PostgresConnection, logger: Logger
+        sku: String,
+        name: String,
+        priceCents: Int,
+        stock: Int?,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> (product: Product, created: Bool) {
         let current = try await product(sku: sku, forUpdate: true, on: connection, logger: logger)
         guard let stock = stock ?? current?.onHand else { throw StockRequired() }
@@ -71,12 +76,20 @@ struct ProductRepository: Sendable {
     ///
     /// Call it after ``lockAvailability(skus:on:logger:)`` locked the products, in the same transaction.
     func insertReservation(
-        orderId: UUID, status: String, lines: [OrderLine], reason: String?, reserving: [String: Int],
-        on connection: PostgresConnection, logger: Logger
+        orderId: UUID,
+        status: String,
+        lines: [OrderLine],
+        reason: String?,
+        reserving: [String: Int],
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> Bool {
         let statement = InventoryStatements.InsertReservation(
-            orderId: orderId, status: status, lines: String(decoding: try JSONEncoder().encode(lines), as: UTF8.self),
-            reason: reason, reserving: reserving
+            orderId: orderId,
+            status: status,
+            lines: String(decoding: try JSONEncoder().encode(lines), as: UTF8.self),
+            reason: reason,
+            reserving: reserving
         )
         var inserted = 0
         for try await count in try await connection.execute(statement, logger: logger) { inserted = count }
@@ -88,11 +101,20 @@ struct ProductRepository: Sendable {
     /// was not in `from` (a duplicate or late event). The products are locked in SKU order, so two settlements
     /// cannot deadlock.
     func settle(
-        orderId: UUID, from: String, to: String, reserved reservedSign: Int, onHand onHandSign: Int,
-        on connection: PostgresConnection, logger: Logger
+        orderId: UUID,
+        from: String,
+        to: String,
+        reserved reservedSign: Int,
+        onHand onHandSign: Int,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> Bool {
         let statement = InventoryStatements.Settle(
-            orderId: orderId, from: from, to: to, reservedSign: reservedSign, onHandSign: onHandSign
+            orderId: orderId,
+            from: from,
+            to: to,
+            reservedSign: reservedSign,
+            onHandSign: onHandSign
         )
         var settled = 0
         for try await count in try await connection.execute(statement, logger: logger) { settled = count }

@@ -33,7 +33,12 @@ struct OrderEventsHandler: Sendable {
             let rejection = try event.decode(StockRejected.self)
             logger[metadataKey: "order.id"] = "\(rejection.orderId)"
             if try await repository.transition(
-                orderId: rejection.orderId, from: ["pending"], to: "rejected", reason: rejection.reason, on: connection, logger: logger
+                orderId: rejection.orderId,
+                from: ["pending"],
+                to: "rejected",
+                reason: rejection.reason,
+                on: connection,
+                logger: logger
             ) {
                 logger.info("order rejected", metadata: ["reason": "\(rejection.reason)"])
             }
@@ -41,7 +46,12 @@ struct OrderEventsHandler: Sendable {
             let payment = try event.decode(PaymentCaptured.self)
             logger[metadataKey: "order.id"] = "\(payment.orderId)"
             if try await repository.transition(
-                orderId: payment.orderId, from: ["pending"], to: "confirmed", reason: nil, on: connection, logger: logger
+                orderId: payment.orderId,
+                from: ["pending"],
+                to: "confirmed",
+                reason: nil,
+                on: connection,
+                logger: logger
             ) {
                 logger.info("order confirmed")
             }
@@ -49,8 +59,12 @@ struct OrderEventsHandler: Sendable {
             let failure = try event.decode(PaymentFailed.self)
             logger[metadataKey: "order.id"] = "\(failure.orderId)"
             if try await repository.transition(
-                orderId: failure.orderId, from: ["pending"], to: "cancelled", reason: "payment failed: \(failure.reason)",
-                on: connection, logger: logger
+                orderId: failure.orderId,
+                from: ["pending"],
+                to: "cancelled",
+                reason: "payment failed: \(failure.reason)",
+                on: connection,
+                logger: logger
             ) {
                 logger.info("order cancelled: payment failed", metadata: ["reason": "\(failure.reason)"])
             }
@@ -58,8 +72,12 @@ struct OrderEventsHandler: Sendable {
             let refund = try event.decode(PaymentRefunded.self)
             logger[metadataKey: "order.id"] = "\(refund.orderId)"
             if try await repository.transition(
-                orderId: refund.orderId, from: ["confirmed"], to: "cancelled", reason: "cancelled by the customer; refunded",
-                on: connection, logger: logger
+                orderId: refund.orderId,
+                from: ["confirmed"],
+                to: "cancelled",
+                reason: "cancelled by the customer; refunded",
+                on: connection,
+                logger: logger
             ) {
                 logger.info("order cancelled and refunded")
             }

@@ -113,7 +113,8 @@ struct CartsController: Sendable {
             guard let cart = try await repository.cart(id: id, customerId: customer, forUpdate: true, on: connection, logger: context.logger) else {
                 throw Problem(.notFound, "no cart \(id) for this customer")
             }
-            if let key, let existing = try await repository.orderId(customerId: customer, idempotencyKey: key, on: connection, logger: context.logger) {
+            if let key, let existing = try await repository.orderId(customerId: customer, idempotencyKey: key, on: connection, logger: context.logger)
+            {
                 let order = try await repository.order(id: existing, customerId: customer, on: connection, logger: context.logger)
                 guard let order, order.id == existing else { throw OrdersRepositoryError("order \(existing) vanished") }
                 if try await repository.orderId(cartId: id, on: connection, logger: context.logger) != existing {
@@ -132,11 +133,20 @@ struct CartsController: Sendable {
             let orderId = UUID()
             let total = cart.items.reduce(0) { $0 + $1.quantity * $1.priceCents }
             try await repository.insertOrder(
-                id: orderId, cart: cart, idempotencyKey: key, totalCents: total, traceId: context.trace.traceId,
-                on: connection, logger: context.logger
+                id: orderId,
+                cart: cart,
+                idempotencyKey: key,
+                totalCents: total,
+                traceId: context.trace.traceId,
+                on: connection,
+                logger: context.logger
             )
             let event = OrderPlaced(
-                orderId: orderId, customerId: customer, lines: cart.items, totalCents: total, paymentToken: token
+                orderId: orderId,
+                customerId: customer,
+                lines: cart.items,
+                totalCents: total,
+                paymentToken: token
             )
             try await transaction.publish(context.envelope(event, orderingKey: orderId.uuidString))
             context.logger.info("order placed", metadata: ["order.id": "\(orderId)", "order.total_cents": "\(total)"])

@@ -53,9 +53,15 @@ struct OrdersController: Sendable {
         let customer = try await authenticator.customer(request, context: context)
         let id = try context.parameters.require("id", as: UUID.self)
         let order = try await bus.withTransaction { transaction -> OrderRecord in
-            guard var order = try await repository.order(
-                id: id, customerId: customer, forUpdate: true, on: transaction.connection, logger: context.logger
-            ) else {
+            guard
+                var order = try await repository.order(
+                    id: id,
+                    customerId: customer,
+                    forUpdate: true,
+                    on: transaction.connection,
+                    logger: context.logger
+                )
+            else {
                 throw Problem(.notFound, "no order \(id) for this customer")
             }
             switch order.status {

@@ -9,7 +9,8 @@ struct OrdersRepository: Sendable {
         let id = UUID()
         let token = "cus_" + (0..<32).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
         try await connection.query(
-            "INSERT INTO orders.customers (id, name, token) VALUES (\(id), \(name), \(token))", logger: logger
+            "INSERT INTO orders.customers (id, name, token) VALUES (\(id), \(name), \(token))",
+            logger: logger
         )
         return (id, token)
     }
@@ -25,7 +26,8 @@ struct OrdersRepository: Sendable {
     func createCart(customerId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> UUID {
         let id = UUID()
         try await connection.query(
-            "INSERT INTO orders.carts (id, customer_id, status) VALUES (\(id), \(customerId), 'open')", logger: logger
+            "INSERT INTO orders.carts (id, customer_id, status) VALUES (\(id), \(customerId), 'open')",
+            logger: logger
         )
         return id
     }
@@ -85,11 +87,20 @@ struct OrdersRepository: Sendable {
 
     /// Stores a pending order with its lines and closes its cart, in one statement.
     func insertOrder(
-        id: UUID, cart: CartRecord, idempotencyKey: String?, totalCents: Int, traceId: String,
-        on connection: PostgresConnection, logger: Logger
+        id: UUID,
+        cart: CartRecord,
+        idempotencyKey: String?,
+        totalCents: Int,
+        traceId: String,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws {
         let statement = OrdersStatements.InsertOrder(
-            id: id, cart: cart, idempotencyKey: idempotencyKey, totalCents: totalCents, traceId: traceId
+            id: id,
+            cart: cart,
+            idempotencyKey: idempotencyKey,
+            totalCents: totalCents,
+            traceId: traceId
         )
         // Drained as a row sequence: PostgresNIO 1.33.2's command-tag overload traps on prepared statements.
         for try await _ in try await connection.execute(statement, logger: logger) {}
@@ -108,13 +119,19 @@ struct OrdersRepository: Sendable {
         var found: OrderRecord?
         for try await (customer, status, reason, total, cancelling) in rows.decode((UUID, String, String?, Int, Bool).self) {
             found = OrderRecord(
-                id: id, customerId: customer, status: status, reason: reason, totalCents: total,
-                cancellationRequested: cancelling, lines: []
+                id: id,
+                customerId: customer,
+                status: status,
+                reason: reason,
+                totalCents: total,
+                cancellationRequested: cancelling,
+                lines: []
             )
         }
         guard var order = found, customerId == nil || customerId == order.customerId else { return nil }
         let lines = try await connection.query(
-            "SELECT sku, quantity, price_cents FROM orders.order_lines WHERE order_id = \(id) ORDER BY sku", logger: logger
+            "SELECT sku, quantity, price_cents FROM orders.order_lines WHERE order_id = \(id) ORDER BY sku",
+            logger: logger
         )
         for try await (sku, quantity, price) in lines.decode((String, Int, Int).self) {
             order.lines.append(OrderLine(sku: sku, quantity: quantity, priceCents: price))
@@ -123,7 +140,14 @@ struct OrdersRepository: Sendable {
     }
 
     /// Moves the order to `status` if it is in one of `from`; false when it was not (a duplicate or late event).
-    func transition(orderId: UUID, from: [String], to status: String, reason: String?, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+    func transition(
+        orderId: UUID,
+        from: [String],
+        to status: String,
+        reason: String?,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Bool {
         let statement = OrdersStatements.TransitionOrder(orderId: orderId, from: from, status: status, reason: reason)
         var moved = false
         for try await _ in try await connection.execute(statement, logger: logger) { moved = true }
@@ -132,7 +156,8 @@ struct OrdersRepository: Sendable {
 
     func markCancellationRequested(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query(
-            "UPDATE orders.orders SET cancel_requested_at = now(), updated_at = now() WHERE id = \(orderId)", logger: logger
+            "UPDATE orders.orders SET cancel_requested_at = now(), updated_at = now() WHERE id = \(orderId)",
+            logger: logger
         )
     }
 

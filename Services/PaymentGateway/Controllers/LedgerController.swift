@@ -50,8 +50,13 @@ struct LedgerController: Sendable {
         let (charge, replayed) = try await client.withConnection { connection -> (Charge, Bool) in
             let declined = input.token == "tok_decline" || fault?.kind == .decline
             let charge = Charge(
-                id: LedgerRepository.newId(prefix: "ch"), reference: input.reference, amountCents: input.amountCents,
-                token: input.token, status: declined ? "declined" : "captured", refundedCents: 0, traceId: traceId
+                id: LedgerRepository.newId(prefix: "ch"),
+                reference: input.reference,
+                amountCents: input.amountCents,
+                token: input.token,
+                status: declined ? "declined" : "captured",
+                refundedCents: 0,
+                traceId: traceId
             )
             if let inserted = try await ledger.insertCharge(charge, idempotencyKey: key, on: connection, logger: context.logger) {
                 return (inserted, false)
@@ -152,7 +157,11 @@ struct LedgerController: Sendable {
     }
 
     static func json(
-        _ value: some Encodable, status: HTTPResponse.Status, replayed: Bool, request: Request, context: ServiceRequestContext
+        _ value: some Encodable,
+        status: HTTPResponse.Status,
+        replayed: Bool,
+        request: Request,
+        context: ServiceRequestContext
     ) throws -> Response {
         var response = try context.responseEncoder.encode(value, from: request, context: context)
         response.status = status

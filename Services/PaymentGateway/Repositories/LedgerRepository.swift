@@ -70,7 +70,10 @@ struct LedgerRepository: Sendable {
     /// Inserts a charge; nil when its idempotency key was used already (after waiting for a request in flight
     /// with the same key to commit).
     func insertCharge(
-        _ charge: Charge, idempotencyKey: String, on connection: PostgresConnection, logger: Logger
+        _ charge: Charge,
+        idempotencyKey: String,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> Charge? {
         var inserted = false
         let statement = LedgerStatements.InsertCharge(charge: charge, idempotencyKey: idempotencyKey)
@@ -90,7 +93,11 @@ struct LedgerRepository: Sendable {
     }
 
     func insertRefund(
-        _ refund: Refund, idempotencyKey: String, traceId: String?, on connection: PostgresConnection, logger: Logger
+        _ refund: Refund,
+        idempotencyKey: String,
+        traceId: String?,
+        on connection: PostgresConnection,
+        logger: Logger
     ) async throws {
         try await connection.query(
             """

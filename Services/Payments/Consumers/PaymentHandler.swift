@@ -32,8 +32,11 @@ struct PaymentHandler: Sendable {
             let order = try event.decode(OrderPlaced.self)
             logger[metadataKey: "order.id"] = "\(order.orderId)"
             try await repository.recordIntent(
-                orderId: order.orderId, amountCents: order.totalCents, token: order.paymentToken,
-                on: transaction.connection, logger: logger
+                orderId: order.orderId,
+                amountCents: order.totalCents,
+                token: order.paymentToken,
+                on: transaction.connection,
+                logger: logger
             )
         case StockReserved.eventType:
             let reserved = try event.decode(StockReserved.self)
@@ -56,8 +59,11 @@ struct PaymentHandler: Sendable {
             throw RetryablePaymentError(description: "no order.placed seen for order \(orderId)")
         }
         let outcome = await gateway.charge(
-            reference: orderId.uuidString, amountCents: intent.amountCents, token: intent.token,
-            trace: event.envelope.trace, logger: logger
+            reference: orderId.uuidString,
+            amountCents: intent.amountCents,
+            token: intent.token,
+            trace: event.envelope.trace,
+            logger: logger
         )
         var payment = PaymentRecord(id: UUID(), orderId: orderId, amountCents: intent.amountCents, status: "failed")
         let published: any EventPayload

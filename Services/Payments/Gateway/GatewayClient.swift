@@ -41,11 +41,19 @@ struct GatewayClient: Sendable {
     }
 
     func charge(
-        reference: String, amountCents: Int, token: String, trace: TraceContext?, logger: Logger
+        reference: String,
+        amountCents: Int,
+        token: String,
+        trace: TraceContext?,
+        logger: Logger
     ) async -> Outcome {
         let body = ChargeBody(amountCents: amountCents, token: token, reference: reference)
         return await call(
-            path: "/v1/charges", body: body, idempotencyKey: "charge-\(reference)", trace: trace, logger: logger
+            path: "/v1/charges",
+            body: body,
+            idempotencyKey: "charge-\(reference)",
+            trace: trace,
+            logger: logger
         ) { data in
             let answer = try JSONDecoder().decode(ChargeAnswer.self, from: data)
             return answer.status == "captured" ? .captured(chargeId: answer.id) : .declined(chargeId: answer.id)
@@ -54,8 +62,11 @@ struct GatewayClient: Sendable {
 
     func refund(reference: String, chargeId: String, trace: TraceContext?, logger: Logger) async -> Outcome {
         await call(
-            path: "/v1/refunds", body: RefundBody(chargeId: chargeId), idempotencyKey: "refund-\(reference)",
-            trace: trace, logger: logger
+            path: "/v1/refunds",
+            body: RefundBody(chargeId: chargeId),
+            idempotencyKey: "refund-\(reference)",
+            trace: trace,
+            logger: logger
         ) { data in
             .refunded(refundId: try JSONDecoder().decode(RefundAnswer.self, from: data).id)
         }
@@ -63,7 +74,11 @@ struct GatewayClient: Sendable {
 
     /// Up to `settings.tries` calls with a short backoff while the processor is unavailable.
     private func call(
-        path: String, body: some Encodable, idempotencyKey: String, trace: TraceContext?, logger: Logger,
+        path: String,
+        body: some Encodable,
+        idempotencyKey: String,
+        trace: TraceContext?,
+        logger: Logger,
         decode: (Data) throws -> Outcome
     ) async -> Outcome {
         var outcome = Outcome.unavailable("not called")
@@ -77,7 +92,11 @@ struct GatewayClient: Sendable {
     }
 
     private func once(
-        path: String, body: some Encodable, idempotencyKey: String, trace: TraceContext?, logger: Logger,
+        path: String,
+        body: some Encodable,
+        idempotencyKey: String,
+        trace: TraceContext?,
+        logger: Logger,
         decode: (Data) throws -> Outcome
     ) async -> Outcome {
         do {

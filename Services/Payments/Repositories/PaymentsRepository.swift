@@ -22,7 +22,11 @@ struct PaymentsRepository: Sendable {
 
     /// What `stock.reserved` needs to charge, in one statement: whether the order has a payment already, and its
     /// intent (nil until `order.placed` was handled).
-    func chargeState(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (paid: Bool, intent: (amountCents: Int, token: String)?) {
+    func chargeState(
+        orderId: UUID,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> (paid: Bool, intent: (amountCents: Int, token: String)?) {
         var state: (paid: Bool, intent: (amountCents: Int, token: String)?)?
         for try await (paid, amount, token) in try await connection.execute(PaymentsStatements.ChargeState(orderId: orderId), logger: logger) {
             state = (paid, amount.flatMap { amount in token.map { (amount, $0) } })
@@ -52,7 +56,8 @@ struct PaymentsRepository: Sendable {
 
     func markRefunded(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query(
-            "UPDATE payments.payments SET status = 'refunded', updated_at = now() WHERE order_id = \(orderId)", logger: logger
+            "UPDATE payments.payments SET status = 'refunded', updated_at = now() WHERE order_id = \(orderId)",
+            logger: logger
         )
     }
 }

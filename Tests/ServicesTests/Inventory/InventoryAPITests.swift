@@ -6,6 +6,7 @@ import PostboxContracts
 import PostboxService
 import PostgresNIO
 import Testing
+
 @testable import Inventory
 
 @Suite("inventory HTTP API")
@@ -20,7 +21,8 @@ struct InventoryAPITests {
     }
 
     func withInventory<R: Sendable>(
-        test: String = #function, _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> R
+        test: String = #function,
+        _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> R
     ) async throws -> R {
         try await withService("inventory", role: "inventory", test: test, build: buildInventory, body)
     }
@@ -39,7 +41,8 @@ struct InventoryAPITests {
             #expect(try read.decode(Product.self).onHand == 9)
             let payloads = try await world.withSuperuser { connection in
                 let rows = try await connection.query(
-                    "SELECT payload::text FROM bus.events WHERE type = 'product.upserted' ORDER BY published_at", logger: testLogger
+                    "SELECT payload::text FROM bus.events WHERE type = 'product.upserted' ORDER BY published_at",
+                    logger: testLogger
                 )
                 var result: [ProductUpserted] = []
                 for try await text in rows.decode(String.self) {
@@ -72,7 +75,9 @@ struct InventoryAPITests {
                 #expect(problem.detail?.isEmpty == false)
             }
             let oversize = try await client.send(
-                .put, "/products/mug", json: #"{"name":"\#(String(repeating: "x", count: 70_000))","priceCents":1,"stock":1}"#
+                .put,
+                "/products/mug",
+                json: #"{"name":"\#(String(repeating: "x", count: 70_000))","priceCents":1,"stock":1}"#
             )
             #expect(oversize.status == .contentTooLarge)
             #expect(try oversize.problem().status == 413)
@@ -94,7 +99,9 @@ struct InventoryAPITests {
             #expect(metrics.status == .ok)
             #expect(metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
             let traced = try await client.send(
-                .get, "/health", headers: [HTTPField.Name("traceparent")!: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
+                .get,
+                "/health",
+                headers: [HTTPField.Name("traceparent")!: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
             )
             #expect(traced.headers[.traceId] == "4bf92f3577b34da6a3ce929d0e0e4736")
         }
@@ -104,7 +111,15 @@ struct InventoryAPITests {
         try await withInventory { client, world in
             try await client.send(.put, "/products/lamp", json: #"{"name":"Lamp","priceCents":4000,"stock":3}"#)
             try await world.context.bus.publish(
-                EventEnvelope(OrderPlaced(orderId: UUID(), customerId: UUID(), lines: [.init(sku: "lamp", quantity: 2, priceCents: 4000)], totalCents: 8000, paymentToken: "tok"))
+                EventEnvelope(
+                    OrderPlaced(
+                        orderId: UUID(),
+                        customerId: UUID(),
+                        lines: [.init(sku: "lamp", quantity: 2, priceCents: 4000)],
+                        totalCents: 8000,
+                        paymentToken: "tok"
+                    )
+                )
             )
             try await eventually("the reservation") {
                 try await client.send(.get, "/products/lamp").decode(Product.self).reserved == 2

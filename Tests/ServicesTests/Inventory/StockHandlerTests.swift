@@ -6,6 +6,7 @@ import PostboxContracts
 import PostboxService
 import PostgresNIO
 import Testing
+
 @testable import Inventory
 
 @Suite("inventory reactions to the order flow")
@@ -37,7 +38,13 @@ struct StockHandlerTests {
             let bus = world.context.bus
             try await bus.publish(
                 EventEnvelope(
-                    OrderPlaced(orderId: fits, customerId: UUID(), lines: [.init(sku: "a", quantity: 2, priceCents: 100), .init(sku: "b", quantity: 1, priceCents: 200)], totalCents: 400, paymentToken: "t"),
+                    OrderPlaced(
+                        orderId: fits,
+                        customerId: UUID(),
+                        lines: [.init(sku: "a", quantity: 2, priceCents: 100), .init(sku: "b", quantity: 1, priceCents: 200)],
+                        totalCents: 400,
+                        paymentToken: "t"
+                    ),
                     orderingKey: fits.uuidString
                 )
             )
@@ -47,7 +54,13 @@ struct StockHandlerTests {
             }
             try await bus.publish(
                 EventEnvelope(
-                    OrderPlaced(orderId: tooMany, customerId: UUID(), lines: [.init(sku: "a", quantity: 1, priceCents: 100), .init(sku: "b", quantity: 1, priceCents: 200)], totalCents: 300, paymentToken: "t"),
+                    OrderPlaced(
+                        orderId: tooMany,
+                        customerId: UUID(),
+                        lines: [.init(sku: "a", quantity: 1, priceCents: 100), .init(sku: "b", quantity: 1, priceCents: 200)],
+                        totalCents: 300,
+                        paymentToken: "t"
+                    ),
                     orderingKey: tooMany.uuidString
                 )
             )
@@ -73,13 +86,22 @@ struct StockHandlerTests {
             for order in [captured, failed] {
                 try await bus.publish(
                     EventEnvelope(
-                        OrderPlaced(orderId: order, customerId: UUID(), lines: [.init(sku: "a", quantity: 3, priceCents: 100)], totalCents: 300, paymentToken: "t"),
+                        OrderPlaced(
+                            orderId: order,
+                            customerId: UUID(),
+                            lines: [.init(sku: "a", quantity: 3, priceCents: 100)],
+                            totalCents: 300,
+                            paymentToken: "t"
+                        ),
                         orderingKey: order.uuidString
                     )
                 )
             }
             try await eventually("6 reserved") { try await products(world)["a"]?.reserved == 6 }
-            let capture = try EventEnvelope(PaymentCaptured(orderId: captured, paymentId: UUID(), amountCents: 300, chargeId: "ch"), orderingKey: captured.uuidString)
+            let capture = try EventEnvelope(
+                PaymentCaptured(orderId: captured, paymentId: UUID(), amountCents: 300, chargeId: "ch"),
+                orderingKey: captured.uuidString
+            )
             try await bus.publish(capture)
             try await bus.publish(try EventEnvelope(PaymentFailed(orderId: failed, reason: "declined"), orderingKey: failed.uuidString))
             // A duplicate of the capture (same event id) must not take the stock twice.
@@ -88,7 +110,9 @@ struct StockHandlerTests {
                 let a = try await products(world)["a"]
                 return a?.onHand == 7 && a?.reserved == 0
             }
-            try await bus.publish(try EventEnvelope(PaymentRefunded(orderId: captured, paymentId: UUID(), amountCents: 300), orderingKey: captured.uuidString))
+            try await bus.publish(
+                try EventEnvelope(PaymentRefunded(orderId: captured, paymentId: UUID(), amountCents: 300), orderingKey: captured.uuidString)
+            )
             try await eventually("refunded stock back") { try await products(world)["a"]?.onHand == 10 }
             let statuses = try await world.withSuperuser { connection in
                 let rows = try await connection.query("SELECT order_id, status FROM inventory.reservations", logger: testLogger)

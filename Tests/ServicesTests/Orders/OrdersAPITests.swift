@@ -6,17 +6,31 @@ import PostboxContracts
 import PostboxService
 import PostgresNIO
 import Testing
+
 @testable import Orders
 
 @Suite("orders HTTP API")
 struct OrdersAPITests {
-    struct Created: Decodable { var id: UUID; var token: String? }
-    struct Accepted: Decodable, Equatable { var orderId: UUID; var status: String }
-    struct Order: Decodable { var id: UUID; var status: String; var reason: String?; var lines: [OrderLine]; var totalCents: Int }
+    struct Created: Decodable {
+        var id: UUID
+        var token: String?
+    }
+    struct Accepted: Decodable, Equatable {
+        var orderId: UUID
+        var status: String
+    }
+    struct Order: Decodable {
+        var id: UUID
+        var status: String
+        var reason: String?
+        var lines: [OrderLine]
+        var totalCents: Int
+    }
 
     /// Orders with a catalogue of one product (`mug`, 12.50), replicated the way inventory's events would.
     func withOrders<R: Sendable>(
-        test: String = #function, _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> R
+        test: String = #function,
+        _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> R
     ) async throws -> R {
         try await withService("orders", role: "orders", test: test, build: buildOrders) { client, world in
             try await world.context.bus.publish([
@@ -64,7 +78,8 @@ struct OrdersAPITests {
             #expect(order.lines == [OrderLine(sku: "lamp", quantity: 1, priceCents: 3000), OrderLine(sku: "mug", quantity: 2, priceCents: 1250)])
             let placed = try await world.withSuperuser { connection in
                 let rows = try await connection.query(
-                    "SELECT payload::text, ordering_key FROM bus.events WHERE type = 'order.placed'", logger: testLogger
+                    "SELECT payload::text, ordering_key FROM bus.events WHERE type = 'order.placed'",
+                    logger: testLogger
                 )
                 var result: [(OrderPlaced, String?)] = []
                 for try await (text, key) in rows.decode((String, String?).self) {
@@ -89,10 +104,18 @@ struct OrdersAPITests {
             var ids: [UUID] = []
             for _ in 0..<3 {
                 let cart = try await cart(client, auth, quantity: 1)
-                ids.append(try await client.send(.post, "/carts/\(cart)/checkout", json: #"{"paymentToken":"t"}"#, headers: auth).decode(Accepted.self).orderId)
+                ids.append(
+                    try await client.send(.post, "/carts/\(cart)/checkout", json: #"{"paymentToken":"t"}"#, headers: auth).decode(Accepted.self)
+                        .orderId
+                )
             }
             let bus = world.context.bus
-            try await bus.publish(try EventEnvelope(PaymentCaptured(orderId: ids[0], paymentId: UUID(), amountCents: 1250, chargeId: "ch"), orderingKey: ids[0].uuidString))
+            try await bus.publish(
+                try EventEnvelope(
+                    PaymentCaptured(orderId: ids[0], paymentId: UUID(), amountCents: 1250, chargeId: "ch"),
+                    orderingKey: ids[0].uuidString
+                )
+            )
             try await bus.publish(try EventEnvelope(StockRejected(orderId: ids[1], reason: "out of stock: mug"), orderingKey: ids[1].uuidString))
             try await bus.publish(try EventEnvelope(PaymentFailed(orderId: ids[2], reason: "declined"), orderingKey: ids[2].uuidString))
             // A late failure for the confirmed order must not change it.
@@ -114,7 +137,9 @@ struct OrdersAPITests {
             try await client.send(.post, "/orders/\(ids[0])/cancel", headers: auth)
             #expect(try await world.scalar("SELECT count(*) FROM bus.events WHERE type = 'order.cancellation-requested'", as: Int.self) == 1)
             #expect(try await client.send(.post, "/orders/\(ids[1])/cancel", headers: auth).status == .conflict)
-            try await bus.publish(try EventEnvelope(PaymentRefunded(orderId: ids[0], paymentId: UUID(), amountCents: 1250), orderingKey: ids[0].uuidString))
+            try await bus.publish(
+                try EventEnvelope(PaymentRefunded(orderId: ids[0], paymentId: UUID(), amountCents: 1250), orderingKey: ids[0].uuidString)
+            )
             try await eventually("the refunded order cancelled") {
                 try await client.send(.get, "/orders/\(ids[0])", headers: auth).decode(Order.self).status == "cancelled"
             }

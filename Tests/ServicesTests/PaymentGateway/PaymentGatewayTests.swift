@@ -4,24 +4,48 @@ import HummingbirdTesting
 import PostboxService
 import PostgresNIO
 import Testing
+
 @testable import PaymentGateway
 
 @Suite("card-processor stand-in")
 struct PaymentGatewayTests {
-    struct ChargeAnswer: Decodable, Equatable { var id: String; var status: String; var amountCents: Int; var reference: String }
-    struct RefundAnswer: Decodable { var id: String; var chargeId: String; var amountCents: Int }
+    struct ChargeAnswer: Decodable, Equatable {
+        var id: String
+        var status: String
+        var amountCents: Int
+        var reference: String
+    }
+    struct RefundAnswer: Decodable {
+        var id: String
+        var chargeId: String
+        var amountCents: Int
+    }
     struct Ledger: Decodable { var charges: [LedgerCharge] }
-    struct LedgerCharge: Decodable { var id: String; var status: String; var amountCents: Int; var refundedCents: Int }
+    struct LedgerCharge: Decodable {
+        var id: String
+        var status: String
+        var amountCents: Int
+        var refundedCents: Int
+    }
 
     func withGateway<R: Sendable>(
-        test: String = #function, _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> R
+        test: String = #function,
+        _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> R
     ) async throws -> R {
         try await withService("payment-gateway", role: "payment_gateway", usesBus: false, test: test, build: { buildPaymentGateway($0) }, body)
     }
 
-    func charge(_ client: any TestClientProtocol, key: String, token: String = "tok_visa", amount: Int = 2500, reference: String = "order-1") async throws -> TestResponse {
+    func charge(
+        _ client: any TestClientProtocol,
+        key: String,
+        token: String = "tok_visa",
+        amount: Int = 2500,
+        reference: String = "order-1"
+    ) async throws -> TestResponse {
         try await client.send(
-            .post, "/v1/charges", json: #"{"amountCents":\#(amount),"token":"\#(token)","reference":"\#(reference)"}"#,
+            .post,
+            "/v1/charges",
+            json: #"{"amountCents":\#(amount),"token":"\#(token)","reference":"\#(reference)"}"#,
             headers: [.idempotencyKey: key]
         )
     }
@@ -49,7 +73,10 @@ struct PaymentGatewayTests {
             let declined = try await charge(client, key: "k2", token: "tok_decline")
             #expect(try declined.decode(ChargeAnswer.self).status == "declined")
             let refund = try await client.send(
-                .post, "/v1/refunds", json: #"{"chargeId":"\#(try declined.decode(ChargeAnswer.self).id)"}"#, headers: [.idempotencyKey: "r"]
+                .post,
+                "/v1/refunds",
+                json: #"{"chargeId":"\#(try declined.decode(ChargeAnswer.self).id)"}"#,
+                headers: [.idempotencyKey: "r"]
             )
             #expect(refund.status == .conflict)
         }
@@ -57,7 +84,11 @@ struct PaymentGatewayTests {
 
     @Test func programmedFaultsApplyToTheNextRequestsOnly() async throws {
         try await withGateway { client, world in
-            let program = try await client.send(.put, "/__admin/faults", json: #"[{"kind":"error","status":503,"count":2},{"kind":"decline","count":1}]"#)
+            let program = try await client.send(
+                .put,
+                "/__admin/faults",
+                json: #"[{"kind":"error","status":503,"count":2},{"kind":"decline","count":1}]"#
+            )
             #expect(program.status == .ok)
             #expect(try await charge(client, key: "a").status == .serviceUnavailable)
             #expect(try await charge(client, key: "a").status == .serviceUnavailable)
@@ -87,9 +118,16 @@ struct PaymentGatewayTests {
             let refund = try await client.send(.post, "/v1/refunds", json: #"{"chargeId":"\#(charge.id)"}"#, headers: [.idempotencyKey: "r1"])
             #expect(refund.status == .created)
             #expect(try refund.decode(RefundAnswer.self).amountCents == 2500)
-            #expect(try await client.send(.post, "/v1/refunds", json: #"{"chargeId":"\#(charge.id)"}"#, headers: [.idempotencyKey: "r1"]).status == .ok)
-            #expect(try await client.send(.post, "/v1/refunds", json: #"{"chargeId":"\#(charge.id)"}"#, headers: [.idempotencyKey: "r2"]).status == .conflict)
-            #expect(try await client.send(.post, "/v1/refunds", json: #"{"chargeId":"ch_nope"}"#, headers: [.idempotencyKey: "r3"]).status == .notFound)
+            #expect(
+                try await client.send(.post, "/v1/refunds", json: #"{"chargeId":"\#(charge.id)"}"#, headers: [.idempotencyKey: "r1"]).status == .ok
+            )
+            #expect(
+                try await client.send(.post, "/v1/refunds", json: #"{"chargeId":"\#(charge.id)"}"#, headers: [.idempotencyKey: "r2"]).status
+                    == .conflict
+            )
+            #expect(
+                try await client.send(.post, "/v1/refunds", json: #"{"chargeId":"ch_nope"}"#, headers: [.idempotencyKey: "r3"]).status == .notFound
+            )
             let ledger = try await client.send(.get, "/v1/charges?reference=order-1").decode(Ledger.self)
             #expect(ledger.charges.first?.refundedCents == 2500)
         }

@@ -6,6 +6,7 @@ import PostboxContracts
 import PostboxService
 import PostgresNIO
 import Testing
+
 @testable import Payments
 
 @Suite("payments HTTP API")
@@ -26,7 +27,11 @@ struct PaymentsAPITests {
             }
             let listed = try await client.send(.get, "/payments?orderId=\(order)")
             #expect(listed.status == .ok)
-            #expect(try listed.decode([PaymentsController.PaymentView].self) == [.init(id: payment, orderId: order, amountCents: 2500, status: "captured")])
+            #expect(
+                try listed.decode([PaymentsController.PaymentView].self) == [
+                    .init(id: payment, orderId: order, amountCents: 2500, status: "captured")
+                ]
+            )
             #expect(try await client.send(.get, "/payments?orderId=\(UUID())").decode([PaymentsController.PaymentView].self).isEmpty)
             #expect(try await client.send(.get, "/payments").status == .badRequest)
             let bad = try await client.send(.get, "/payments?orderId=42")
@@ -40,7 +45,10 @@ struct PaymentsAPITests {
         try await withService("payments", role: "payments", build: { buildPayments($0, gateway: gateway) }) { _, world in
             let order = UUID()
             try await world.context.bus.publish(
-                EventEnvelope(OrderPlaced(orderId: order, customerId: UUID(), lines: [], totalCents: 4200, paymentToken: "tok_visa"), orderingKey: order.uuidString)
+                EventEnvelope(
+                    OrderPlaced(orderId: order, customerId: UUID(), lines: [], totalCents: 4200, paymentToken: "tok_visa"),
+                    orderingKey: order.uuidString
+                )
             )
             try await eventually("the intent recorded") {
                 try await world.scalar("SELECT amount_cents FROM payments.intents WHERE order_id = \(order)", as: Int.self) == 4200

@@ -16,14 +16,21 @@ struct DatabaseSetupTests {
 
     @Test func aServiceRoleCannotReadAnotherServicesTables() async throws {
         let (server, database) = try await ServiceDatabases.make(prefix: "isolation")
-        for (role, own) in [("orders", "orders.orders"), ("inventory", "inventory.products"), ("payments", "payments.payments"), ("payment_gateway", "payment_gateway.charges")] {
+        for (role, own) in [
+            ("orders", "orders.orders"), ("inventory", "inventory.products"), ("payments", "payments.payments"),
+            ("payment_gateway", "payment_gateway.charges"),
+        ] {
             let connection = try await PostgresConnection.connect(
                 configuration: .init(host: "127.0.0.1", port: server.port, username: role, password: nil, database: database, tls: .disable),
-                id: 1, logger: testLogger
+                id: 1,
+                logger: testLogger
             )
             // Its own schema: yes.
             try await connection.query("SELECT count(*) FROM \(unescaped: own)", logger: testLogger)
-            for (_, other) in [("orders", "orders.orders"), ("inventory", "inventory.products"), ("payments", "payments.payments"), ("payment_gateway", "payment_gateway.charges")] where other != own {
+            for (_, other) in [
+                ("orders", "orders.orders"), ("inventory", "inventory.products"), ("payments", "payments.payments"),
+                ("payment_gateway", "payment_gateway.charges"),
+            ] where other != own {
                 do {
                     try await connection.query("SELECT count(*) FROM \(unescaped: other)", logger: testLogger)
                     Issue.record("\(role) could read \(other)")

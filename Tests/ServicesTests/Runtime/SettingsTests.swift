@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostboxService
 import Testing
+
 @testable import Payments
 
 @Suite("service settings")
@@ -36,7 +37,9 @@ struct SettingsTests {
         #expect(error(valid.merging(["HTTP_PORT": "eighty"]) { $1 }) == "HTTP_PORT must be a port number (0-65535), got 'eighty'")
         #expect(error(valid.merging(["HTTP_PORT": "70000"]) { $1 })?.hasPrefix("HTTP_PORT ") == true)
         #expect(error(valid.merging(["LOG_LEVEL": "loud"]) { $1 })?.hasPrefix("LOG_LEVEL must be one of trace") == true)
-        #expect(error(valid.merging(["PAYMENT_GATEWAY_URL": "gateway"]) { $1 }) == "PAYMENT_GATEWAY_URL must be an http:// or https:// URL, got 'gateway'")
+        #expect(
+            error(valid.merging(["PAYMENT_GATEWAY_URL": "gateway"]) { $1 }) == "PAYMENT_GATEWAY_URL must be an http:// or https:// URL, got 'gateway'"
+        )
         #expect(error(valid.merging(["PAYMENT_GATEWAY_TIMEOUT_MS": "-1"]) { $1 })?.hasPrefix("PAYMENT_GATEWAY_TIMEOUT_MS ") == true)
         var noGateway = valid
         noGateway["PAYMENT_GATEWAY_URL"] = nil

@@ -4,6 +4,7 @@ import Logging
 import PostboxBus
 import PostboxService
 import PostgresNIO
+
 @testable import Inventory
 @testable import Orders
 @testable import PaymentGateway
@@ -44,7 +45,10 @@ private actor FactoryHolder {
                 var roleConfig = config
                 roleConfig.username = role
                 try await SchemaSetup.migrate(
-                    configuration: roleConfig, usesBus: role != "payment_gateway", schema: migrator, logger: logger
+                    configuration: roleConfig,
+                    usesBus: role != "payment_gateway",
+                    schema: migrator,
+                    logger: logger
                 )
             }
         }

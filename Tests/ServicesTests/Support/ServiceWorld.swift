@@ -39,7 +39,10 @@ struct ServiceWorld: Sendable {
 /// Builds the service `name` (connecting as `role`) on a fresh database, runs its client, bus and consumers,
 /// and hands `body` a router test client and the world.
 func withService<Result: Sendable>(
-    _ name: String, role: String, usesBus: Bool = true, test: String = #function,
+    _ name: String,
+    role: String,
+    usesBus: Bool = true,
+    test: String = #function,
     build: @escaping @Sendable (ServiceContext) -> ServiceParts,
     _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> Result
 ) async throws -> Result {
@@ -53,7 +56,12 @@ func withService<Result: Sendable>(
         logger: testLogger
     )
     let context = ServiceContext(
-        name: name, settings: settings, client: client, bus: bus, logger: testLogger, metrics: PrometheusCollectorRegistry()
+        name: name,
+        settings: settings,
+        client: client,
+        bus: bus,
+        logger: testLogger,
+        metrics: PrometheusCollectorRegistry()
     )
     let parts = build(context)
     let app = context.application(parts: parts)
@@ -78,8 +86,10 @@ func withService<Result: Sendable>(
 
 /// Polls `condition` until it holds or `timeout` passes; then fails with `message` and what it last saw.
 func eventually(
-    _ message: @autoclosure () -> String, timeout: Duration = .seconds(15),
-    sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+    _ message: @autoclosure () -> String,
+    timeout: Duration = .seconds(15),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
@@ -96,7 +106,10 @@ extension TestClientProtocol {
     /// Sends `json` (if any) with `headers` and returns the response.
     @discardableResult
     func send(
-        _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        json: String? = nil,
+        headers: HTTPFields = [:]
     ) async throws -> TestResponse {
         var headers = headers
         if json != nil { headers[.contentType] = "application/json" }
