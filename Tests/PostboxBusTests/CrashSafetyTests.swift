@@ -137,11 +137,16 @@ struct CrashSafetyTests {
                     burst = ContinuousClock.now - start
                     try await eventually("all handled", timeout: .seconds(30)) { try await harness.effectCount() == 20 }
                 }
+                // The burst's notification arrives at the end of its interval even when the consumer, on a busy
+                // machine, found the burst first by claiming again on its own: wait for it rather than read at once.
+                try await eventually("the burst's notification", timeout: .seconds(15)) {
+                    harness.bus.listener.notificationsReceived.load(ordering: .relaxed) - before >= 2
+                }
                 // The first; the burst's first, if handling the first took longer than the interval; one per interval
                 // the burst spanned; and the burst's last.
                 let received = harness.bus.listener.notificationsReceived.load(ordering: .relaxed) - before
                 let allowed = 3 + Int(burst / interval)
-                #expect(received >= 2 && received <= allowed, "\(received) notifications for 20 commits (burst \(burst))")
+                #expect(received <= allowed, "\(received) notifications for 20 commits (burst \(burst))")
             }
         }
     }
