@@ -3,6 +3,7 @@ public import Foundation
 /// The versioned envelope every event travels in: identity, type, schema version, time, tracing and the JSON body.
 public struct EventEnvelope: Sendable, Hashable, Codable {
     /// Unique per event; a second publish with the same id is ignored, and a consumer never handles an id twice.
+    /// By default a time-ordered (version 7) UUID, see ``Foundation/UUID/timeOrdered(at:)``.
     public var id: UUID
     /// The event's type and topic, for example `order.placed`.
     public var type: String
@@ -24,7 +25,7 @@ public struct EventEnvelope: Sendable, Hashable, Codable {
 
     /// Creates an envelope with a raw JSON body.
     public init(
-        id: UUID = UUID(),
+        id: UUID = .timeOrdered(),
         type: String,
         version: Int = 1,
         occurredAt: Date = Date(),
@@ -48,7 +49,7 @@ public struct EventEnvelope: Sendable, Hashable, Codable {
     /// Creates an envelope for a typed event, encoding its body as JSON.
     public init<Payload: EventPayload>(
         _ payload: Payload,
-        id: UUID = UUID(),
+        id: UUID = .timeOrdered(),
         occurredAt: Date = Date(),
         correlationId: String? = nil,
         causationId: UUID? = nil,
