@@ -13,8 +13,15 @@ struct BusBench: AsyncParsableCommand {
 
     @Option(help: "Connections used by each workload (the limit and the bus get the same number).")
     var connections: Int = 16
-    @Option(help: "Seconds each throughput workload is measured (after one second of warm-up).")
+    @Option(help: "Seconds each throughput workload is measured in each round (after one second of warm-up).")
     var seconds: Int = 10
+    @Option(
+        help: """
+            Rounds of the throughput workloads; each measures the limit and then the bus, so that a machine's \
+            drift falls on both. Figures combine all rounds.
+            """
+    )
+    var rounds: Int = 3
     @Option(help: "Events per transaction in the batched workloads.")
     var batchSize: Int = 100
     @Option(help: "Times the consumer is killed to measure redelivery.")
@@ -27,6 +34,7 @@ struct BusBench: AsyncParsableCommand {
     func validate() throws {
         guard (2...200).contains(connections) else { throw ValidationError("--connections must be between 2 and 200") }
         guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be between 1 and 600") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
         guard (2...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 2 and 10000") }
         guard (0...20).contains(redeliveryRuns) else { throw ValidationError("--redelivery-runs must be between 0 and 20") }
         if let databaseURL { _ = try DatabaseURL(databaseURL) }
@@ -55,6 +63,7 @@ struct BusBench: AsyncParsableCommand {
                 database: target,
                 connections: connections,
                 duration: .seconds(seconds),
+                rounds: rounds,
                 batchSize: batchSize,
                 redeliveryRuns: redeliveryRuns,
                 workerPath: CommandLine.arguments[0],

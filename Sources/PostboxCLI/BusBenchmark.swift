@@ -19,6 +19,9 @@ struct BusBenchmark {
     let database: DatabaseURL
     let connections: Int
     let duration: Duration
+    /// How many times each throughput workload runs. A round measures the limit and the bus back to back, so
+    /// both see the same state of a machine whose speed drifts over minutes.
+    let rounds: Int
     let batchSize: Int
     let redeliveryRuns: Int
     let workerPath: String
@@ -40,14 +43,26 @@ struct BusBenchmark {
                 logger: logger
             )
         }
-        progress("limit: plain SQL, 1 insert + 1 claim per transaction, \(connections) connections")
-        let limitSingle = try await measurePlainSQL(rowsPerTransaction: 1)
-        progress("limit: plain SQL, \(batchSize) rows per transaction")
-        let limitBatched = try await measurePlainSQL(rowsPerTransaction: batchSize)
-        progress("bus: 1 event per transaction")
-        let busSingle = try await measureBus(eventsPerTransaction: 1)
-        progress("bus: \(batchSize) events per transaction")
-        let busBatched = try await measureBus(eventsPerTransaction: batchSize)
+        var rounds: [BusBenchmarkRound] = []
+        for round in 1...self.rounds {
+            let of = self.rounds > 1 ? " (round \(round) of \(self.rounds))" : ""
+            progress("limit: plain SQL, 1 insert + 1 claim per transaction, \(connections) connections\(of)")
+            let limitSingle = try await measurePlainSQL(rowsPerTransaction: 1)
+            progress("bus: 1 event per transaction\(of)")
+            let busSingle = try await measureBus(eventsPerTransaction: 1)
+            progress("limit: plain SQL, \(batchSize) rows per transaction\(of)")
+            let limitBatched = try await measurePlainSQL(rowsPerTransaction: batchSize)
+            progress("bus: \(batchSize) events per transaction\(of)")
+            let busBatched = try await measureBus(eventsPerTransaction: batchSize)
+            rounds.append(
+                BusBenchmarkRound(
+                    limitSingle: limitSingle,
+                    busSingle: busSingle,
+                    limitBatched: limitBatched,
+                    busBatched: busBatched
+                )
+            )
+        }
         progress("recovery: PostgreSQL restart under the 1-event-per-transaction workload")
         let restart = try await measureRestartRecovery()
         var redeliveries: [Double] = []
@@ -60,10 +75,7 @@ struct BusBenchmark {
             connections: connections,
             seconds: duration.components.seconds,
             batchSize: batchSize,
-            limitSingleWork: limitSingle,
-            limitBatchedWork: limitBatched,
-            busSingleWork: busSingle,
-            busBatchedWork: busBatched,
+            rounds: rounds,
             redeliverySeconds: redeliveries,
             restartRecovery: restart,
             date: Date()
@@ -315,7 +327,8 @@ struct BusBenchmark {
         let messages = end.1 - start.1
         var walPerMessage: Double?
         if let walBefore, let walAfter, messages > 0 { walPerMessage = Double(walAfter - walBefore) / Double(messages) }
-        return Throughput(rate: Double(messages) / (end.0 - start.0).seconds, walBytesPerMessage: walPerMessage)
+        let seconds = (end.0 - start.0).seconds
+        return Throughput(rate: Double(messages) / seconds, walBytesPerMessage: walPerMessage, messages: messages, seconds: seconds)
     }
 
     /// The server's current WAL insert position in bytes; nil if it cannot be read.
@@ -371,6 +384,35 @@ struct Throughput: Codable, Sendable {
     /// WAL bytes the server wrote per message while it was measured: every row, index entry, full-page image and
     /// commit record the work took. Nil if the server's WAL position could not be read.
     var walBytesPerMessage: Double?
+    /// Messages handled in the measured window.
+    var messages: Int
+    /// The measured window's length.
+    var seconds: Double
+
+    /// Several measurements of one workload as one: all their messages over all their time, and their WAL per
+    /// message weighted by messages (nil if any lacks it).
+    init(combining parts: [Throughput]) {
+        messages = parts.reduce(0) { $0 + $1.messages }
+        seconds = parts.reduce(0) { $0 + $1.seconds }
+        rate = seconds > 0 ? Double(messages) / seconds : 0
+        let wal = parts.compactMap { part in part.walBytesPerMessage.map { $0 * Double(part.messages) } }
+        walBytesPerMessage = wal.count == parts.count && messages > 0 ? wal.reduce(0, +) / Double(messages) : nil
+    }
+
+    init(rate: Double, walBytesPerMessage: Double?, messages: Int, seconds: Double) {
+        self.rate = rate
+        self.walBytesPerMessage = walBytesPerMessage
+        self.messages = messages
+        self.seconds = seconds
+    }
+}
+
+/// One round of `postbox bench bus`: each throughput workload once, the limit right before the bus it judges.
+struct BusBenchmarkRound: Codable, Sendable {
+    var limitSingle: Throughput
+    var busSingle: Throughput
+    var limitBatched: Throughput
+    var busBatched: Throughput
 }
 
 /// Counts produced and consumed units across tasks.

@@ -17,6 +17,9 @@ struct BusBenchmarkReport: Codable, Sendable {
     var connections: Int
     var seconds: Int64
     var batchSize: Int
+    /// Each round's measurements, in the order they ran.
+    var rounds: [BusBenchmarkRound]
+    /// Each workload over all rounds.
     var limitSingleWork: Throughput
     var limitBatchedWork: Throughput
     var busSingleWork: Throughput
@@ -24,6 +27,30 @@ struct BusBenchmarkReport: Codable, Sendable {
     var redeliverySeconds: [Double]
     var restartRecovery: RestartRecovery?
     var date: Date
+
+    init(
+        machine: MachineDescription,
+        connections: Int,
+        seconds: Int64,
+        batchSize: Int,
+        rounds: [BusBenchmarkRound],
+        redeliverySeconds: [Double],
+        restartRecovery: RestartRecovery?,
+        date: Date
+    ) {
+        self.machine = machine
+        self.connections = connections
+        self.seconds = seconds
+        self.batchSize = batchSize
+        self.rounds = rounds
+        limitSingleWork = Throughput(combining: rounds.map(\.limitSingle))
+        limitBatchedWork = Throughput(combining: rounds.map(\.limitBatched))
+        busSingleWork = Throughput(combining: rounds.map(\.busSingle))
+        busBatchedWork = Throughput(combining: rounds.map(\.busBatched))
+        self.redeliverySeconds = redeliverySeconds
+        self.restartRecovery = restartRecovery
+        self.date = date
+    }
 
     var limitSingle: Double { limitSingleWork.rate }
     var limitBatched: Double { limitBatchedWork.rate }
@@ -42,6 +69,17 @@ struct BusBenchmarkReport: Codable, Sendable {
         else { return nil }
         return "WAL per message: limit 1/txn \(limitSingle), bus 1/txn \(busSingle)\(ratio(busSingleWork, limitSingleWork)); "
             + "limit \(batchSize)/txn \(limitBatched), bus \(batchSize)/txn \(busBatched)\(ratio(busBatchedWork, limitBatchedWork))"
+    }
+
+    /// The bus against the limit in each round, as one line; nil with a single round.
+    var roundSummary: String? {
+        guard rounds.count > 1 else { return nil }
+        func list(_ ratio: (BusBenchmarkRound) -> Double, _ format: String) -> String {
+            rounds.map { String(format: format, ratio($0)) }.joined(separator: ", ")
+        }
+        return "round by round: bus 1/txn \(list({ $0.busSingle.rate / $0.limitSingle.rate }, "%.2f")) of the limit; "
+            + "bus \(batchSize)/txn \(list({ $0.busBatched.rate / $0.limitSingle.rate }, "%.2f×")) the 1/txn limit, "
+            + "\(list({ $0.busBatched.rate / $0.limitBatched.rate }, "%.2f")) of the \(batchSize)/txn limit"
     }
 
     var figures: [Figure] {
@@ -125,7 +163,8 @@ struct BusBenchmarkReport: Codable, Sendable {
         var lines = [
             "postbox bench bus — \(ISO8601DateFormatter().string(from: date))",
             "machine: \(machine.summary)",
-            "workload: \(connections) connections, \(seconds) s per figure after 1 s warm-up, ~200-byte JSON events",
+            "workload: \(connections) connections, ~200-byte JSON events; \(rounds.count) round(s) of \(seconds) s per workload "
+                + "after 1 s warm-up, the limit right before the bus in each",
             "",
             column("figure", 52) + column("value", 14) + column("against", 16) + column("ratio", 9) + column("target", 10) + "met",
         ]
@@ -136,6 +175,10 @@ struct BusBenchmarkReport: Codable, Sendable {
                 column(figure.name, 52) + column(value, 14) + column(figure.reference, 16) + column(ratio, 9) + column(figure.target, 10)
                     + (figure.met ? "yes" : "NO")
             )
+        }
+        if let roundSummary {
+            lines.append("")
+            lines.append(roundSummary)
         }
         if let walSummary {
             lines.append("")

@@ -2,8 +2,9 @@ import Foundation
 import Subprocess
 import Testing
 
-/// `postbox bench system` through the built command: a short run prints its figures and where the latency came
-/// from, and leaves its warm-up out of both. It checks what the command reports, never how fast anything was.
+/// `postbox bench` through the built command. A short system run prints its figures and where the latency came
+/// from, and leaves its warm-up out of both; a short bus run combines its rounds into each figure. They check what
+/// the command reports, never how fast anything was.
 @Suite("postbox bench", .timeLimit(.minutes(3)))
 struct BenchCommandTests {
     struct Output: Decodable {
@@ -60,5 +61,75 @@ struct BenchCommandTests {
         #expect(output.breakdown.seconds >= 2)
         #expect(output.breakdown.slowSeconds <= output.breakdown.seconds)
         #expect(output.breakdown.slowOrders <= 100)
+    }
+
+    struct BusOutput: Decodable {
+        struct Work: Decodable {
+            var rate: Double
+            var walBytesPerMessage: Double?
+            var messages: Int
+            var seconds: Double
+        }
+        struct Round: Decodable {
+            var limitSingle: Work
+            var busSingle: Work
+            var limitBatched: Work
+            var busBatched: Work
+        }
+        struct Report: Decodable {
+            var rounds: [Round]
+            var limitSingleWork: Work
+            var busSingleWork: Work
+            var limitBatchedWork: Work
+            var busBatchedWork: Work
+            var redeliverySeconds: [Double]
+        }
+        struct Figure: Decodable {
+            var name: String
+            var value: Double
+            var reference: String
+            var ratio: Double?
+        }
+        var report: Report
+        var figures: [Figure]
+    }
+
+    @Test func aShortBusRunCombinesItsRoundsIntoEachFigure() async throws {
+        let result = try await Subprocess.run(
+            .path(builtProduct("postbox")),
+            arguments: [
+                "bench", "bus", "--connections", "4", "--seconds", "1", "--rounds", "2", "--batch-size", "10",
+                "--redelivery-runs", "1", "--json",
+            ],
+            output: .string(limit: 1 << 20),
+            error: .string(limit: 1 << 22)
+        )
+        try #require(result.terminationStatus.isSuccess, "bench failed: \(result.standardError)")
+        let output = try JSONDecoder().decode(BusOutput.self, from: Data(result.standardOutput.utf8))
+        let report = output.report
+        try #require(report.rounds.count == 2)
+
+        let combined: [(String, BusOutput.Work, [BusOutput.Work])] = [
+            ("limit 1/txn", report.limitSingleWork, report.rounds.map(\.limitSingle)),
+            ("bus 1/txn", report.busSingleWork, report.rounds.map(\.busSingle)),
+            ("limit batched", report.limitBatchedWork, report.rounds.map(\.limitBatched)),
+            ("bus batched", report.busBatchedWork, report.rounds.map(\.busBatched)),
+        ]
+        for (name, total, rounds) in combined {
+            #expect(rounds.allSatisfy { $0.messages > 0 }, "\(name): a round handled nothing")
+            #expect(total.messages == rounds.map(\.messages).reduce(0, +), "\(name)")
+            #expect(abs(total.seconds - rounds.map(\.seconds).reduce(0, +)) < 1e-9, "\(name)")
+            #expect(abs(total.rate - Double(total.messages) / total.seconds) < 1e-6, "\(name)")
+            #expect((total.walBytesPerMessage ?? 0) > 0, "\(name): no WAL per message")
+        }
+
+        let single = try #require(output.figures.first { $0.name == "bus: 1 event per transaction" })
+        #expect(single.value == report.busSingleWork.rate)
+        #expect(single.ratio == report.busSingleWork.rate / report.limitSingleWork.rate)
+        let batched = try #require(
+            output.figures.first { $0.name == "bus: 10 events per transaction" && $0.reference == "limit 10/txn" }
+        )
+        #expect(batched.ratio == report.busBatchedWork.rate / report.limitBatchedWork.rate)
+        #expect(report.redeliverySeconds.count == 1)
     }
 }
