@@ -65,7 +65,7 @@ public enum ServiceMain {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         do {
-            let client = PostgresClient(configuration: settings.database.configuration, backgroundLogger: logger)
+            let client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
             let bus = MessageBus(
                 client: client,
                 configuration: .init(
