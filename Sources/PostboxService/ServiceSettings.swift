@@ -10,16 +10,16 @@ public import PostgresNIO
 /// | `http.port` | `HTTP_PORT` | port, 0 for any free one | the service's default |
 /// | `log.level` | `LOG_LEVEL` | `trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical` | `info` |
 /// | `instance.name` | `INSTANCE_NAME` | this instance's name in logs and leases | `<service>-<pid>` |
-/// | `database.pool.minimum` | `DATABASE_POOL_MINIMUM` | connections kept open however idle, 0–maximum | `4` |
 /// | `database.pool.maximum` | `DATABASE_POOL_MAXIMUM` | connections open at most, 1–1000 | `20` |
 /// | `database.keepAlive.seconds` | `DATABASE_KEEP_ALIVE_SECONDS` | ping idle connections this often, 0 for never | `0` |
 ///
-/// The pool's defaults differ from PostgresNIO's (no minimum, a `SELECT 1` every 30 s) on purpose. Its pool starts
-/// a keep-alive timer each time a connection goes back idle, and an idle-timeout timer for each connection above the
-/// minimum. A timer cancelled by the next lease still fires at its deadline, so a service handing out hundreds of
-/// connections a second keeps tens of thousands of dead timers and wakes up for each. With a minimum and no
-/// keep-alive, the connections in steady use start none. Set a keep-alive where something between the service and
-/// PostgreSQL drops idle connections silently (a NAT or load balancer).
+/// The pool pings no idle connection by default, unlike PostgresNIO's (a `SELECT 1` every 30 s), on purpose. Its
+/// pool starts a keep-alive timer each time a connection goes back idle; a timer cancelled by the next lease still
+/// fires at its deadline, so a service leasing hundreds of connections a second keeps thousands of dead timers and,
+/// from 30 s on, wakes up for each of them. Set a keep-alive where something between the service and PostgreSQL
+/// drops idle connections silently (a NAT or a load balancer). The pool keeps no minimum of connections open:
+/// PostgresNIO 1.33.2 traps when a request arrives while fewer than its minimum are open, as after a PostgreSQL
+/// restart.
 public struct ServiceSettings: Sendable {
     /// Where the service's schema and the bus live, as the service's own role.
     public var database: DatabaseURL
@@ -31,17 +31,14 @@ public struct ServiceSettings: Sendable {
     public var logLevel: Logger.Level
     /// This instance's name in logs and bus leases.
     public var instanceName: String?
-    /// Connections the pool keeps open however idle.
-    public var poolMinimum: Int
     /// Connections the pool opens at most.
     public var poolMaximum: Int
     /// How often the pool pings an idle connection; nil for never.
     public var keepAlive: Duration?
 
-    /// The pool settings for ``database``, with the minimum, maximum and keep-alive above.
+    /// The pool settings for ``database``, with the maximum and keep-alive above.
     public var clientConfiguration: PostgresClient.Configuration {
         var configuration = database.configuration
-        configuration.options.minimumConnections = poolMinimum
         configuration.options.maximumConnections = poolMaximum
         configuration.options.keepAliveBehavior = keepAlive.map { .init(frequency: $0) }
         return configuration
@@ -65,12 +62,6 @@ public struct ServiceSettings: Sendable {
         logLevel = Logger.Level(rawValue: level) ?? .info
         instanceName = reader.string("instance.name")
         poolMaximum = try reader.int("database.pool.maximum", default: 20, in: 1...1000, meaning: "a connection count")
-        poolMinimum = try reader.int(
-            "database.pool.minimum",
-            default: min(4, poolMaximum),
-            in: 0...poolMaximum,
-            meaning: "a connection count no larger than DATABASE_POOL_MAXIMUM"
-        )
         let keepAliveSeconds = try reader.int(
             "database.keepAlive.seconds",
             default: 0,

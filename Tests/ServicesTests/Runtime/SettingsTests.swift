@@ -28,11 +28,10 @@ struct SettingsTests {
         #expect(settings.database.username == "orders")
         #expect(settings.database.database == "postbox")
         #expect(try GatewaySettings(reader: .environment(valid)).timeout == .seconds(2))
-        #expect(settings.poolMinimum == 4)
         #expect(settings.poolMaximum == 20)
         #expect(settings.keepAlive == nil)
         let options = settings.clientConfiguration.options
-        #expect(options.minimumConnections == 4)
+        #expect(options.minimumConnections == 0)
         #expect(options.maximumConnections == 20)
         #expect(options.keepAliveBehavior == nil)
     }
@@ -41,17 +40,14 @@ struct SettingsTests {
         let settings = try ServiceSettings(
             reader: .environment(
                 valid.merging(
-                    ["DATABASE_POOL_MINIMUM": "2", "DATABASE_POOL_MAXIMUM": "8", "DATABASE_KEEP_ALIVE_SECONDS": "30"]
+                    ["DATABASE_POOL_MAXIMUM": "8", "DATABASE_KEEP_ALIVE_SECONDS": "30"]
                 ) { $1 }
             ),
             defaultPort: 8081
         )
         let options = settings.clientConfiguration.options
-        #expect(options.minimumConnections == 2)
         #expect(options.maximumConnections == 8)
         #expect(options.keepAliveBehavior?.frequency == .seconds(30))
-        let small = try ServiceSettings(reader: .environment(valid.merging(["DATABASE_POOL_MAXIMUM": "2"]) { $1 }), defaultPort: 0)
-        #expect(small.poolMinimum == 2)
     }
 
     @Test func aMissingOrBadValueNamesItsVariable() {
@@ -66,10 +62,6 @@ struct SettingsTests {
             error(valid.merging(["PAYMENT_GATEWAY_URL": "gateway"]) { $1 }) == "PAYMENT_GATEWAY_URL must be an http:// or https:// URL, got 'gateway'"
         )
         #expect(error(valid.merging(["PAYMENT_GATEWAY_TIMEOUT_MS": "-1"]) { $1 })?.hasPrefix("PAYMENT_GATEWAY_TIMEOUT_MS ") == true)
-        #expect(
-            error(valid.merging(["DATABASE_POOL_MINIMUM": "30"]) { $1 })
-                == "DATABASE_POOL_MINIMUM must be a connection count no larger than DATABASE_POOL_MAXIMUM (0-20), got '30'"
-        )
         #expect(error(valid.merging(["DATABASE_POOL_MAXIMUM": "0"]) { $1 })?.hasPrefix("DATABASE_POOL_MAXIMUM ") == true)
         #expect(error(valid.merging(["DATABASE_KEEP_ALIVE_SECONDS": "-5"]) { $1 })?.hasPrefix("DATABASE_KEEP_ALIVE_SECONDS ") == true)
         var noGateway = valid
