@@ -365,9 +365,6 @@ struct BusBenchmark {
     ) async throws -> Result {
         var configuration = database.configuration
         configuration.options.maximumConnections = connections + 4
-        // No keep-alive pings: PostgresNIO's pool starts a keep-alive timer at every release, which fires 30 s later
-        // even when the next lease has cancelled it, so one workload's timers would wake up during the next.
-        configuration.options.keepAliveBehavior = nil
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Result?.self) { group in
             group.addTask {
