@@ -93,17 +93,5 @@ enum BusSchema {
                 """
             ]
         ),
-        SchemaMigration(
-            version: 3,
-            name: "block-range indexes for the retention times",
-            statements: [
-                // Rows arrive in time order, so a block-range index answers retention's and the timelines' range
-                // scans as well as a B-tree, and an insert does not add an entry to it.
-                "DROP INDEX bus.events_published_at",
-                "CREATE INDEX events_published_at ON bus.events USING brin (published_at)",
-                "DROP INDEX bus.handled_at",
-                "CREATE INDEX handled_at ON bus.handled USING brin (handled_at)",
-            ]
-        ),
     ]
 }
