@@ -136,11 +136,12 @@ struct CrashSafetyTests {
                     for sequence in 2...20 { try await other.publish(try EventEnvelope(TestEvent(sequence: sequence))) }
                     burst = ContinuousClock.now - start
                     try await eventually("all handled", timeout: .seconds(30)) { try await harness.effectCount() == 20 }
-                }
-                // The burst's notification arrives at the end of its interval even when the consumer, on a busy
-                // machine, found the burst first by claiming again on its own: wait for it rather than read at once.
-                try await eventually("the burst's notification", timeout: .seconds(15)) {
-                    harness.bus.listener.notificationsReceived.load(ordering: .relaxed) - before >= 2
+                    // The burst's notification arrives at the end of its interval even when the consumer, on a busy
+                    // machine, found the burst first by claiming again on its own: wait for it, while the publishing
+                    // process is still there to send it, rather than read at once.
+                    try await eventually("the burst's notification", timeout: .seconds(15)) {
+                        harness.bus.listener.notificationsReceived.load(ordering: .relaxed) - before >= 2
+                    }
                 }
                 // The first; the burst's first, if handling the first took longer than the interval; one per interval
                 // the burst spanned; and the burst's last.
