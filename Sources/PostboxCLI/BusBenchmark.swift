@@ -388,7 +388,9 @@ struct Throughput: Codable, Sendable {
     var messages: Int
     /// The measured window's length.
     var seconds: Double
+}
 
+extension Throughput {
     /// Several measurements of one workload as one: all their messages over all their time, and their WAL per
     /// message weighted by messages (nil if any lacks it).
     init(combining parts: [Throughput]) {
@@ -397,13 +399,6 @@ struct Throughput: Codable, Sendable {
         rate = seconds > 0 ? Double(messages) / seconds : 0
         let wal = parts.compactMap { part in part.walBytesPerMessage.map { $0 * Double(part.messages) } }
         walBytesPerMessage = wal.count == parts.count && messages > 0 ? wal.reduce(0, +) / Double(messages) : nil
-    }
-
-    init(rate: Double, walBytesPerMessage: Double?, messages: Int, seconds: Double) {
-        self.rate = rate
-        self.walBytesPerMessage = walBytesPerMessage
-        self.messages = messages
-        self.seconds = seconds
     }
 }
 
