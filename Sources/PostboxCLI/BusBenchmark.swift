@@ -12,7 +12,8 @@ import SystemPackage
 /// The workloads of `postbox bench bus`, each run against one database for a fixed time.
 ///
 /// The limit is the same work as plain SQL through the same client library and the same number of connections:
-/// one insert and one claim-and-delete per transaction (and the same in batches). The bus workloads publish,
+/// an insert, then a claim-and-delete that returns the messages, each its own transaction and a prepared statement
+/// (``PlainSQLQueueStatements``), of one row or a batch. The bus workloads publish,
 /// claim, handle and acknowledge through ``MessageBus``. A backlog cap keeps producers from running away from
 /// consumers, so every figure is a steady state.
 struct BusBenchmark {
@@ -86,7 +87,8 @@ struct BusBenchmark {
 
     private func measurePlainSQL(rowsPerTransaction rows: Int) async throws -> Throughput {
         let claimed = Tally()
-        let payloads = Array(repeating: Self.payload, count: rows)
+        let insert = PlainSQLQueueStatements.Insert(payloads: Array(repeating: Self.payload, count: rows))
+        let claim = PlainSQLQueueStatements.Claim(limit: rows)
         return try await withClient { client in
             try await startClean(client, tables: "public.bench_queue")
             return try await measure(counter: claimed, client: client) {
@@ -96,20 +98,11 @@ struct BusBenchmark {
                             while !Task.isCancelled {
                                 do {
                                     if claimed.backlog < Self.backlogCap {
-                                        try await client.query(
-                                            "INSERT INTO public.bench_queue (payload) SELECT unnest(\(payloads)::text[])::jsonb",
-                                            logger: logger
-                                        )
+                                        for try await _ in try await client.execute(insert, logger: logger) {}
                                         claimed.produced(rows)
                                     }
-                                    let taken = try await client.query(
-                                        """
-                                        DELETE FROM public.bench_queue WHERE id = ANY(ARRAY(
-                                            SELECT id FROM public.bench_queue ORDER BY id FOR UPDATE SKIP LOCKED LIMIT \(rows)))
-                                        RETURNING id
-                                        """,
-                                        logger: logger
-                                    ).decode(Int64.self).reduce(into: 0) { count, _ in count += 1 }
+                                    let taken = try await client.execute(claim, logger: logger)
+                                        .reduce(into: 0) { count, _ in count += 1 }
                                     claimed.consumed(taken)
                                 } catch {
                                     if !Task.isCancelled { logger.warning("plain SQL workload: \(error)") }
