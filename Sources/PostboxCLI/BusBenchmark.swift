@@ -13,9 +13,9 @@ import SystemPackage
 ///
 /// The limit is the same work as plain SQL through the same client library and the same number of connections:
 /// an insert, then a claim-and-delete that returns the messages, each its own transaction and a prepared statement
-/// (``PlainSQLQueueStatements``), of one row or a batch. The bus workloads publish,
-/// claim, handle and acknowledge through ``MessageBus``. A backlog cap keeps producers from running away from
-/// consumers, so every figure is a steady state.
+/// (``PlainSQLQueueStatements``), of one row or a batch. The bus workloads publish, claim, handle and acknowledge
+/// through ``MessageBus``. A backlog cap keeps producers from running away from consumers, so every figure is a
+/// steady state.
 struct BusBenchmark {
     let database: DatabaseURL
     let connections: Int
