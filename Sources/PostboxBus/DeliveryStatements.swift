@@ -30,15 +30,33 @@ enum DeliveryStatements {
         """
     }
 
-    /// Leases the candidates `c`: counts the attempt, sets a fresh token and owner, hides them for the lease.
+    /// Leases the candidates `c` as the common table expressions `l`, `n` and `u`: counts the attempt, sets a fresh
+    /// token and owner, hides them for the lease. `u` holds each leased delivery's id, attempts, whether it took
+    /// over an expired lease, subscription and event id.
+    ///
+    /// The lease deletes each candidate and inserts it again under the same id rather than updating it. A claim
+    /// whose snapshot is older than another consumer's claim of the same delivery still sees the old row. Had that
+    /// row been updated, PostgreSQL's `SKIP LOCKED` could follow the update to the new row and wait, ignoring
+    /// `SKIP LOCKED`, for the transaction acknowledging it. Two acknowledgements that each claim next can wait
+    /// for each other that way: a deadlock, broken only after `deadlock_timeout`. A deleted row has no newer
+    /// version to follow, so the claim skips it.
     fileprivate static func lease(token: String, owner: String, seconds: String, extraReturning: String = "") -> String {
         """
-        UPDATE bus.deliveries d
-            SET attempts = d.attempts + 1, lease_token = \(token), lease_owner = \(owner),
-                visible_at = clock_timestamp() + make_interval(secs => \(seconds))
-            FROM c
-            WHERE d.id = c.id
-            RETURNING d.id, d.attempts, c.previous_token IS NOT NULL AS took_over, d.subscription, d.event_id\(extraReturning)
+        l AS (
+                DELETE FROM bus.deliveries d USING c WHERE d.id = c.id
+                RETURNING d.id, d.subscription, d.event_id, d.ordering_key, d.attempts, d.errors),
+            n AS (
+                INSERT INTO bus.deliveries
+                    (id, subscription, event_id, ordering_key, visible_at, attempts, lease_token, lease_owner, errors)
+                OVERRIDING SYSTEM VALUE
+                SELECT id, subscription, event_id, ordering_key,
+                    clock_timestamp() + make_interval(secs => \(seconds)::float8), attempts + 1, \(token)::uuid,
+                    \(owner)::text, errors
+                FROM l
+                RETURNING id, attempts, subscription, event_id\(extraReturning)),
+            u AS (
+                SELECT n.id, n.attempts, c.previous_token IS NOT NULL AS took_over, n.subscription, n.event_id
+                FROM n JOIN c ON c.id = n.id)
         """
     }
 
@@ -139,9 +157,8 @@ extension DeliveryStatements {
         static let sql = """
             WITH c AS (
                 \(candidates(subscription: "$1", limit: "$2"))),
-            u AS (
-                \(lease(token: "$3", owner: "$4", seconds: "$5",
-                    extraReturning: ", set_config('synchronous_commit', 'off', true) AS async_commit")))
+            \(lease(token: "$3", owner: "$4", seconds: "$5",
+                extraReturning: ", set_config('synchronous_commit', 'off', true) AS async_commit"))
             SELECT \(claimedColumns)
             FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e
             """
@@ -315,8 +332,7 @@ extension DeliveryStatements {
                 \(candidates(
                 subscription: "$4", limit: limit, filter: "NOT (d.id = \(ids)) AND $5::bigint > 0",
                 olderFilter: "NOT (p.id = \(ids))"))),
-            u AS (
-                \(lease(token: "$6", owner: "$3", seconds: "$7")))
+            \(lease(token: "$6", owner: "$3", seconds: "$7"))
             SELECT (SELECT count(*) FROM a)::int, (SELECT count(*) FROM h)::int, x.*
             FROM (SELECT 1) one LEFT JOIN LATERAL (
                 SELECT \(claimedColumns)
