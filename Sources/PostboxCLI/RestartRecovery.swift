@@ -1,6 +1,7 @@
 /// What `postbox bench bus` measured around a PostgreSQL restart under load.
 struct RestartRecovery: Codable, Sendable {
-    /// Events handled per second in the three seconds before the restart.
+    /// Events handled per second before the restart: the median of eight one-second rates, after four seconds of
+    /// warm-up.
     var rateBefore: Double
     /// How long `pg_ctl restart` (fast shutdown, then start) took.
     var serverRestartSeconds: Double
