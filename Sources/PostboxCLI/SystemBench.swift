@@ -263,11 +263,11 @@ struct FlowRun {
                 for try await cart in group { carts.append(cart) }
             }
             let warmupCarts = carts.prefix(warmupTotal).map(\.0)
-            // Preparing the carts leased orders' connections over a thousand times a second (about 20,000 times
-            // for a 60 s run at 100/s), and PostgresNIO's pool starts a 60 s idle-timeout timer at every release,
-            // which fires even when the next lease has cancelled it. Those timers would fall due inside the measured
-            // window and cost orders about a third more CPU for as long as the preparation took. Restarted, orders begins the run as a
-            // freshly started service does, and the warm-up covers its reconnecting.
+            // Preparing the carts leased orders' connections over a thousand times a second (about 20,000 times for a
+            // 60 s run at 100/s), and PostgresNIO's pool starts a 60 s idle-timeout timer at every release, which
+            // fires even when the next lease has cancelled it. Those timers would fall due inside the measured window
+            // and cost orders about a third more CPU for as long as the preparation took. Restarted, orders begins the
+            // run as a freshly started service does, and the warm-up covers its reconnecting.
             try await system.restart("orders")
             progress("firing \(warmupTotal) warm-up and \(total) measured checkouts at \(rate)/s")
             let firstDue = ContinuousClock.now
