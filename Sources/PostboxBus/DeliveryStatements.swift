@@ -17,7 +17,7 @@ enum DeliveryStatements {
         olderFilter: String? = nil
     ) -> String {
         """
-        SELECT d.id, d.lease_token AS previous_token
+        SELECT d.id
             FROM bus.deliveries d
             WHERE d.subscription = \(subscription) AND d.visible_at <= now()\(filter.map { " AND \($0)" } ?? "")
               AND (d.ordering_key IS NULL OR NOT EXISTS (
@@ -32,7 +32,7 @@ enum DeliveryStatements {
 
     /// Leases the candidates `c` as the common table expressions `l`, `n` and `u`: counts the attempt, sets a fresh
     /// token and owner, hides them for the lease. `u` holds each leased delivery's id, attempts, whether it took
-    /// over an expired lease, subscription and event id.
+    /// over an expired lease, subscription and event id, followed by `extraColumns`.
     ///
     /// The lease deletes each candidate and inserts it again under the same id rather than updating it. A claim
     /// whose snapshot is older than another consumer's claim of the same delivery still sees the old row. Had that
@@ -40,11 +40,14 @@ enum DeliveryStatements {
     /// `SKIP LOCKED`, for the transaction acknowledging it. Two acknowledgements that each claim next can wait
     /// for each other that way: a deadlock, broken only after `deadlock_timeout`. A deleted row has no newer
     /// version to follow, so the claim skips it.
-    fileprivate static func lease(token: String, owner: String, seconds: String, extraReturning: String = "") -> String {
+    ///
+    /// `u` reads the deleted rows, not the inserted ones: the insert copies every one of them or fails the whole
+    /// statement, and joining its rows back to the candidates compared every pair of a batch.
+    fileprivate static func lease(token: String, owner: String, seconds: String, extraColumns: String = "") -> String {
         """
         l AS (
                 DELETE FROM bus.deliveries d USING c WHERE d.id = c.id
-                RETURNING d.id, d.subscription, d.event_id, d.ordering_key, d.attempts, d.errors),
+                RETURNING d.id, d.subscription, d.event_id, d.ordering_key, d.attempts, d.errors, d.lease_token),
             n AS (
                 INSERT INTO bus.deliveries
                     (id, subscription, event_id, ordering_key, visible_at, attempts, lease_token, lease_owner, errors)
@@ -52,11 +55,11 @@ enum DeliveryStatements {
                 SELECT id, subscription, event_id, ordering_key,
                     clock_timestamp() + make_interval(secs => \(seconds)::float8), attempts + 1, \(token)::uuid,
                     \(owner)::text, errors
-                FROM l
-                RETURNING id, attempts, subscription, event_id\(extraReturning)),
+                FROM l),
             u AS (
-                SELECT n.id, n.attempts, c.previous_token IS NOT NULL AS took_over, n.subscription, n.event_id
-                FROM n JOIN c ON c.id = n.id)
+                SELECT id, attempts + 1 AS attempts, lease_token IS NOT NULL AS took_over, subscription,
+                    event_id\(extraColumns)
+                FROM l)
         """
     }
 
@@ -158,7 +161,7 @@ extension DeliveryStatements {
             WITH c AS (
                 \(candidates(subscription: "$1", limit: "$2"))),
             \(lease(token: "$3", owner: "$4", seconds: "$5",
-                extraReturning: ", set_config('synchronous_commit', 'off', true) AS async_commit"))
+                extraColumns: ", set_config('synchronous_commit', 'off', true) AS async_commit"))
             SELECT \(claimedColumns)
             FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e
             """
