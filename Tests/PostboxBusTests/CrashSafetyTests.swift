@@ -10,6 +10,41 @@ import Testing
 
 @Suite("Crash safety", .timeLimit(.minutes(2)))
 struct CrashSafetyTests {
+    @Test func aClaimCommitsAsynchronouslyAndOnlyItsOwnTransaction() async throws {
+        try await withBus { harness in
+            try await harness.bus.register(fastSubscription("async-claim"))
+            _ = try await harness.publish([TestEvent(sequence: 1)])
+            let claim = DeliveryStatements.Claim(
+                subscription: "async-claim",
+                limit: 1,
+                token: UUID(),
+                owner: "a",
+                leaseSeconds: 30
+            )
+            // Run in a transaction of the test's, so that the setting the claim leaves can be read after it, and
+            // again on the same connection once that transaction has ended.
+            let (claimed, during, after) = try await harness.client.withConnection { connection in
+                func mode() async throws -> String {
+                    let rows = try await connection.query("SHOW synchronous_commit", logger: testLogger)
+                    for try await mode in rows.decode(String.self) { return mode }
+                    throw HarnessError("SHOW returned no row")
+                }
+                try await connection.query("BEGIN", logger: testLogger)
+                var claimed: [ClaimedDelivery] = []
+                for try await delivery in try await connection.execute(claim, logger: testLogger) {
+                    claimed.append(delivery)
+                }
+                let during = try await mode()
+                try await connection.query("COMMIT", logger: testLogger)
+                return (claimed, during, try await mode())
+            }
+            #expect(claimed.count == 1 && claimed[0].event.attempt == 1)
+            // The lease and the attempt count need to survive the consumer, not the server (docs/bus.md).
+            #expect(during == "off")
+            #expect(after == "on")
+        }
+    }
+
     @Test func aConsumerKilledMidHandlerHasItsEventHandledAgainWithinTheLease() async throws {
         try await withBus { harness in
             let subscription = fastSubscription("survivor", lease: .seconds(1))
