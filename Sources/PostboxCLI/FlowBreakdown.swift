@@ -21,6 +21,12 @@ struct FlowBreakdown: Codable {
         var max: Double
     }
 
+    /// The orders over 100 ms placed in one second of the run, counted from the first checkout.
+    struct SlowSecond: Codable {
+        var second: Int
+        var orders: Int
+    }
+
     var waits: [Wait]
     /// Orders over 100 ms, and how many of the run's seconds (counted from the first checkout) held one.
     var slowOrders: Int
@@ -29,6 +35,8 @@ struct FlowBreakdown: Codable {
     /// The second with the most slow orders (from the first checkout), and how many it held.
     var worstSecond: Int?
     var worstSecondSlowOrders: Int
+    /// Every second that held a slow order, in order: to lay beside the server's log (an autovacuum, a checkpoint).
+    var slowOrdersBySecond: [SlowSecond]
 
     /// Reads the breakdown of the orders placed since `since` (PostgreSQL's clock, seconds since 1970), but those of
     /// `excludingCarts` (a warm-up's orders, whose last few may start after `since`) and their events (an order's
@@ -89,7 +97,8 @@ struct FlowBreakdown: Codable {
             slowSeconds: slowBySecond.count,
             seconds: seconds,
             worstSecond: worst?.key,
-            worstSecondSlowOrders: worst?.value ?? 0
+            worstSecondSlowOrders: worst?.value ?? 0,
+            slowOrdersBySecond: slowBySecond.sorted { $0.key < $1.key }.map { SlowSecond(second: $0.key, orders: $0.value) }
         )
     }
 
@@ -105,6 +114,10 @@ struct FlowBreakdown: Codable {
         var slow = "orders over 100 ms: \(slowOrders), in \(slowSeconds) of \(seconds) seconds"
         if let worstSecond { slow += "; the worst was second \(worstSecond) with \(worstSecondSlowOrders)" }
         lines.append(slow)
+        if !slowOrdersBySecond.isEmpty {
+            let bySecond = slowOrdersBySecond.map { "\($0.second): \($0.orders)" }
+            lines.append("  by second (second: orders): " + bySecond.joined(separator: ", "))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -21,10 +21,15 @@ struct BenchCommandTests {
                 var p99: Double
                 var max: Double
             }
+            struct SlowSecond: Decodable {
+                var second: Int
+                var orders: Int
+            }
             var waits: [Wait]
             var slowOrders: Int
             var slowSeconds: Int
             var seconds: Int
+            var slowOrdersBySecond: [SlowSecond]
         }
         var figures: [Figure]
         var breakdown: Breakdown
@@ -61,6 +66,12 @@ struct BenchCommandTests {
         #expect(output.breakdown.seconds >= 2)
         #expect(output.breakdown.slowSeconds <= output.breakdown.seconds)
         #expect(output.breakdown.slowOrders <= 100)
+        // The slow orders second by second add up to the totals, each second listed once and in order.
+        let bySecond = output.breakdown.slowOrdersBySecond
+        #expect(bySecond.map(\.orders).reduce(0, +) == output.breakdown.slowOrders)
+        #expect(bySecond.count == output.breakdown.slowSeconds)
+        #expect(bySecond.allSatisfy { $0.orders > 0 && $0.second >= 0 })
+        #expect(bySecond.map(\.second) == bySecond.map(\.second).sorted() && Set(bySecond.map(\.second)).count == bySecond.count)
     }
 
     struct BusOutput: Decodable {
