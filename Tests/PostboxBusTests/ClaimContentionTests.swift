@@ -12,8 +12,8 @@ struct ClaimContentionTests {
     /// for the transaction acknowledging it, `SKIP LOCKED` notwithstanding. Two acknowledgements that each claim
     /// next then deadlock, until PostgreSQL fails one after `deadlock_timeout`. `bench bus` saw two to four of
     /// these in every ten seconds of batched work against a server with the default autovacuum naptime. A lease
-    /// that deletes and inserts the delivery leaves nothing to follow. The race needs a backend to be descheduled at one exact instruction, so this test checks its
-    /// precondition instead: neither claim updates a delivery.
+    /// that deletes and inserts the delivery leaves nothing to follow. The race needs a backend to be descheduled at
+    /// one exact instruction, so this test checks its precondition instead: neither claim updates a delivery.
     @Test func claimingLeavesNoUpdatedDeliveryForAnOlderSnapshotToFollow() async throws {
         try await withBus { harness in
             try await harness.bus.register(fastSubscription("contended"))
