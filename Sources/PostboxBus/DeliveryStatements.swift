@@ -10,6 +10,11 @@ enum DeliveryStatements {
     /// Selects visible deliveries of a subscription, for each ordering key only its oldest, skipping locked rows.
     /// `subscription` and `limit` are SQL expressions (placeholders); `filter` is a further condition on the
     /// candidate `d`, `olderFilter` one on the older deliveries `p` of its key that would hold it back.
+    ///
+    /// "Older" compares `(ordering_key, id)` as a row, which only `deliveries_ordering` can serve. Written as
+    /// `p.id < d.id`, the primary key served it too, and PostgreSQL chose that after an autovacuum had counted a
+    /// near-empty queue: the generic plans then walked every older delivery, dead ones included, for each candidate.
+    /// Once a backlog formed the statements grew a hundredfold costlier, and the order flow never caught up.
     fileprivate static func candidates(
         subscription: String,
         limit: String,
@@ -22,7 +27,8 @@ enum DeliveryStatements {
             WHERE d.subscription = \(subscription) AND d.visible_at <= now()\(filter.map { " AND \($0)" } ?? "")
               AND (d.ordering_key IS NULL OR NOT EXISTS (
                   SELECT 1 FROM bus.deliveries p
-                  WHERE p.subscription = d.subscription AND p.ordering_key = d.ordering_key AND p.id < d.id\(
+                  WHERE p.subscription = d.subscription AND p.ordering_key = d.ordering_key
+                    AND (p.ordering_key, p.id) < (d.ordering_key, d.id)\(
                       olderFilter.map { " AND \($0)" } ?? "")))
             ORDER BY d.visible_at, d.id
             LIMIT \(limit)
