@@ -36,7 +36,9 @@ struct BusBenchmark {
         #"{"orderId":"8b4e8a0e-8f5c-4a43-9d59-0a9b8f3b1c11","customerId":"c-1042","lines":[{"sku":"SKU-001","quantity":2,"priceCents":1999},{"sku":"SKU-002","quantity":1,"priceCents":4999}],"totalCents":8997}"#
 
     func run() async throws -> BusBenchmarkReport {
-        let machine = try await withClient { client in try await MachineDescription.read(client: client, logger: logger) }
+        let machine = try await withClient { client in
+            try await client.withConnection { try await MachineDescription.read(connection: $0, logger: logger) }
+        }
         try await withClient { client in
             try await MessageBus(client: client, logger: logger).migrate()
             try await client.query(

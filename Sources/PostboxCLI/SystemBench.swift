@@ -143,20 +143,13 @@ struct SystemBench: AsyncParsableCommand {
             throw error
         }
         let machine = try await server.withConnection(database: "postgres") { connection in
-            var settings: [String] = []
-            for try await (name, value) in try await connection.query(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name",
-                logger: logger
-            ).decode((String, String).self) { settings.append("\(name)=\(value)") }
-            return "\(ProcessInfo.processInfo.activeProcessorCount) cores, "
-                + String(format: "%.1f GiB", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824)
-                + ", PostgreSQL \(server.installation.version) (\(settings.joined(separator: ", ")))"
+            try await MachineDescription.read(connection: connection, logger: logger)
         }
         try await server.stop()
         if json {
             struct Output: Codable {
                 var date: Date
-                var machine: String
+                var machine: MachineDescription
                 var workload: String
                 var figures: [Figure]
                 var cpuPerOrder: CPUPerOrder?
@@ -177,7 +170,7 @@ struct SystemBench: AsyncParsableCommand {
             return
         }
         print("postbox bench system — \(ISO8601DateFormatter().string(from: Date()))")
-        print("machine: \(machine)")
+        print("machine: \(machine.summary)")
         print("workload: \(workload.description(warmup: warmup))")
         print("")
         print(column("figure", 58) + column("value", 14) + column("target", 12) + "met")

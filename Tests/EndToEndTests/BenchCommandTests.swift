@@ -31,6 +31,13 @@ struct BenchCommandTests {
             var seconds: Int
             var slowOrdersBySecond: [SlowSecond]
         }
+        struct Machine: Decodable {
+            var cores: Int
+            var processor: String?
+            var singleCoreMegaStepsPerSecond: Double
+            var postgres: String
+        }
+        var machine: Machine
         var figures: [Figure]
         var breakdown: Breakdown
     }
@@ -49,6 +56,13 @@ struct BenchCommandTests {
         let confirmed = try #require(output.figures.first { $0.name == "flow @50/s: confirmed / placed" })
         #expect(confirmed.value == "100/100")
         #expect(output.figures.contains { $0.name == "PostgreSQL + four services ready" })
+        // The machine as measured in the run: a yardstick that ran, and the processor's name where Linux has one.
+        #expect(output.machine.cores == ProcessInfo.processInfo.activeProcessorCount)
+        #expect(output.machine.singleCoreMegaStepsPerSecond > 0)
+        #expect(!output.machine.postgres.isEmpty)
+        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8), cpuinfo.contains("model name") {
+            #expect(output.machine.processor?.isEmpty == false)
+        }
 
         // Every measured order's events, each handled once by each subscriber, and none of the warm-up's: at 50/s
         // the last warm-up orders' events are still published after the first measured checkout.
