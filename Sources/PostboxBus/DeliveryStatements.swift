@@ -349,6 +349,27 @@ extension DeliveryStatements {
             """
     }
 
+    /// When the next delivery of a subscription becomes visible: a delay, a backoff or a lease ending. A consumer
+    /// that ran dry asks this before it sleeps, about once per order in each service of the order flow; sent unnamed,
+    /// planning it cost the server two to three times as long as running it.
+    struct NextVisibleAt: PostgresPreparedStatement {
+        static let name = "postbox_bus_next_visible_at_v1"
+        static let sql = "SELECT min(visible_at) FROM bus.deliveries WHERE subscription = $1"
+        typealias Row = Date?
+
+        var subscription: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(subscription)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Date? {
+            try row.decode(Date?.self)
+        }
+    }
+
     /// Extends the leases a consumer still holds; rows being acknowledged right now are skipped, not waited for.
     struct Renew: PostgresPreparedStatement {
         static let name = "postbox_bus_renew_v1"

@@ -77,12 +77,9 @@ struct DeliveryStore: Sendable {
 
     /// When the next delivery of `subscription` becomes visible (a delay, a backoff or a lease ending).
     func nextVisibleAt(subscription: String) async throws -> Date? {
-        try await client.withOpenConnection { connection in
-            let rows = try await connection.query(
-                "SELECT min(visible_at) FROM bus.deliveries WHERE subscription = \(subscription)",
-                logger: logger
-            )
-            for try await next in rows.decode(Date?.self) { return next }
+        try await client.withOpenConnection { [logger] connection in
+            let statement = DeliveryStatements.NextVisibleAt(subscription: subscription)
+            for try await next in try await connection.execute(statement, logger: logger) { return next }
             return nil
         }
     }

@@ -87,6 +87,24 @@ struct PublishingTests {
         }
     }
 
+    /// An idle consumer sleeps until the next delivery is due (`NextVisibleAt`), not for its whole poll interval:
+    /// here the interval is ten minutes, far past the wait's deadline, and nothing else wakes it.
+    @Test func anIdleConsumerWakesWhenADelayedEventFallsDue() async throws {
+        try await withBus { harness in
+            let consumer = harness.recordingConsumer(fastSubscription("due", pollInterval: .seconds(600)))
+            try await harness.bus.register(consumer.subscription)
+            try await harness.running([consumer]) {
+                try await harness.bus.publish(
+                    try EventEnvelope(TestEvent(sequence: 1)),
+                    deliverAt: Date().addingTimeInterval(1)
+                )
+                try await eventually("the delayed event is handled without a poll") {
+                    try await harness.effectCount() == 1
+                }
+            }
+        }
+    }
+
     @Test func migratingFromManyProcessesAtOnceAppliesEachVersionOnce() async throws {
         let server = try await EmbeddedPostgres.shared()
         let database = "fresh_\(UUID().uuidString.prefix(8).lowercased())"
