@@ -88,7 +88,8 @@ struct PublishingTests {
     }
 
     /// An idle consumer sleeps until the next delivery is due (`NextVisibleAt`), not for its whole poll interval:
-    /// here the interval is ten minutes, far past the wait's deadline, and nothing else wakes it.
+    /// here the interval is ten minutes, far past the wait's deadline. The publish's notification wakes the consumer
+    /// while the event is not yet due; after that only the due time can.
     @Test func anIdleConsumerWakesWhenADelayedEventFallsDue() async throws {
         try await withBus { harness in
             let consumer = harness.recordingConsumer(fastSubscription("due", pollInterval: .seconds(600)))
