@@ -44,13 +44,10 @@ final class Notifier: Sendable {
                 // A notifying transaction gets a transaction id and so a commit record; committing it
                 // asynchronously spares a WAL flush per notification (a hint lost in a server crash costs
                 // nothing: consumers look at the table after every reconnect).
-                try await client.execute(
-                    """
-                    SELECT pg_notify(\(channel), topic) FROM unnest(\(topics)::text[]) AS topic,
-                        set_config('synchronous_commit', 'off', true)
-                    """,
-                    logger: logger
-                )
+                let statement = Notify(channel: channel, topics: topics)
+                try await client.withOpenConnection { [logger] connection in
+                    for try await _ in try await connection.execute(statement, logger: logger) {}
+                }
             } catch {
                 // A lost wake-up only delays consumers until their next poll.
                 logger.debug("bus notification failed", metadata: ["error": "\(String(reflecting: error))"])
@@ -59,5 +56,29 @@ final class Notifier: Sendable {
             // sends at most one per interval. One that publishes less often is never held back.
             if interval > .zero { try? await Task.sleep(for: interval) }
         }
+    }
+}
+
+extension Notifier {
+    /// The wake-up for `topics`, committed asynchronously; prepared, since sent unnamed PostgreSQL planned it at
+    /// every notification.
+    struct Notify: PostgresPreparedStatement {
+        static let name = "postbox_bus_notify_v1"
+        static let sql = """
+            SELECT pg_notify($1, topic) FROM unnest($2::text[]) AS topic, set_config('synchronous_commit', 'off', true)
+            """
+        typealias Row = ()
+
+        var channel: String
+        var topics: [String]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(channel)
+            bindings.append(topics)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 }
