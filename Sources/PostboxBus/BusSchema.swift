@@ -93,5 +93,11 @@ enum BusSchema {
                 """
             ]
         ),
+        SchemaMigration(
+            version: 3,
+            name: "per-delivery statements as functions planned with index scans only",
+            // See DeliveryRoutine: a plan made while the queue looked empty must not scan it whole once it is not.
+            statements: DeliveryRoutines.all.map(\.definition)
+        ),
     ]
 }

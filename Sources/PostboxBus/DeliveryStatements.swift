@@ -3,6 +3,9 @@ import PostgresNIO
 
 /// The bus's hot-path statements, prepared once per connection: publish, claim, acknowledge (and claim the next),
 /// renew. Under load the server spends as long planning these as running them when they are sent unnamed.
+///
+/// All but publishing call a ``DeliveryRoutine``: the SQL below is the body of a function that migration 3
+/// installed, planned with index scans only. Changing a body means a new routine name and a new migration.
 enum DeliveryStatements {
     /// The row a claim returns for each delivery it leased.
     typealias ClaimedRow = (Int64, Int, Bool, Bool, UUID, String, Int, Date, Date, String?, UUID?, String?, String?, String)
@@ -15,7 +18,7 @@ enum DeliveryStatements {
     /// `p.id < d.id`, the primary key served it too, and PostgreSQL chose that after an autovacuum had counted a
     /// near-empty queue: the generic plans then walked every older delivery, dead ones included, for each candidate.
     /// Once a backlog formed the statements grew a hundredfold costlier, and the order flow never caught up.
-    fileprivate static func candidates(
+    static func candidates(
         subscription: String,
         limit: String,
         filter: String? = nil,
@@ -49,7 +52,7 @@ enum DeliveryStatements {
     ///
     /// `u` reads the deleted rows, not the inserted ones: the insert copies every one of them or fails the whole
     /// statement, and joining its rows back to the candidates compared every pair of a batch.
-    fileprivate static func lease(token: String, owner: String, seconds: String, extraColumns: String = "") -> String {
+    static func lease(token: String, owner: String, seconds: String, extraColumns: String = "") -> String {
         """
         l AS (
                 DELETE FROM bus.deliveries d USING c WHERE d.id = c.id
@@ -70,7 +73,7 @@ enum DeliveryStatements {
     }
 
     /// The claimed rows of `u` with their events, as ``ClaimedRow``.
-    fileprivate static let claimedColumns = """
+    static let claimedColumns = """
         u.id, u.attempts, u.took_over,
             EXISTS (SELECT 1 FROM bus.handled h WHERE h.subscription = u.subscription AND h.event_id = u.event_id),
             e.id, e.type, e.version, e.occurred_at, e.published_at, e.correlation_id, e.causation_id,
@@ -131,7 +134,7 @@ extension DeliveryStatements {
     /// `$firstParameter` (see ``PostgresBindings/appendColumns(of:)``) and one delivery per subscription of each
     /// event's topic, visible at `visibleAt`; an event id that exists is skipped. With `gate`, nothing is inserted
     /// unless that condition holds.
-    fileprivate static func publishing(firstParameter p: Int, visibleAt: String, gate: String? = nil) -> String {
+    static func publishing(firstParameter p: Int, visibleAt: String, gate: String? = nil) -> String {
         """
         pv AS (
                 SELECT * FROM unnest($\(p)::uuid[], $\(p + 1)::text[], $\(p + 2)::int[], $\(p + 3)::timestamptz[],
@@ -162,15 +165,8 @@ extension DeliveryStatements {
     /// any effect of the event is. It saves a WAL flush per claim in the same single statement
     /// (`set_config(…, true)` lasts until this statement's implicit commit).
     struct Claim: PostgresPreparedStatement {
-        static let name = "postbox_bus_claim_v1"
-        static let sql = """
-            WITH c AS (
-                \(candidates(subscription: "$1", limit: "$2"))),
-            \(lease(token: "$3", owner: "$4", seconds: "$5",
-                extraColumns: ", set_config('synchronous_commit', 'off', true) AS async_commit"))
-            SELECT \(claimedColumns)
-            FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e
-            """
+        static let name = "postbox_bus_claim_v2"
+        static let sql = DeliveryRoutines.claim.call
         typealias Row = ClaimedDelivery
 
         var subscription: String
@@ -201,8 +197,8 @@ extension DeliveryStatements {
     /// `LIMIT $5` makes PostgreSQL plan every execution (a generic plan must assume a tenth of the table), which
     /// is fine for a batch; one event per transaction uses ``AcknowledgeOneAndClaimOne``, planned once.
     struct AcknowledgeAndClaim: PostgresPreparedStatement {
-        static let name = "postbox_bus_acknowledge_v1"
-        static let sql = acknowledgeSQL(ids: "ANY($1::bigint[])", limit: "$5")
+        static let name = "postbox_bus_acknowledge_v2"
+        static let sql = DeliveryRoutines.acknowledge.call
         typealias Row = Acknowledged
 
         var parameters: AcknowledgeParameters
@@ -214,8 +210,8 @@ extension DeliveryStatements {
     /// ``AcknowledgeAndClaim`` for one delivery, claiming at most one: the same work in a statement whose generic
     /// plan is as good as a custom one, so PostgreSQL plans it once per connection.
     struct AcknowledgeOneAndClaimOne: PostgresPreparedStatement {
-        static let name = "postbox_bus_acknowledge_one_v1"
-        static let sql = acknowledgeSQL(ids: "$1::bigint", limit: "1")
+        static let name = "postbox_bus_acknowledge_one_v2"
+        static let sql = DeliveryRoutines.acknowledgeOne.call
         typealias Row = Acknowledged
 
         var parameters: AcknowledgeParameters
@@ -228,8 +224,8 @@ extension DeliveryStatements {
     /// acknowledged and recorded as handled now: a handler's publishes cost no statement of their own, and one that
     /// only publishes commits with its acknowledgement in a single statement.
     struct AcknowledgePublishAndClaim: PostgresPreparedStatement {
-        static let name = "postbox_bus_acknowledge_publish_v1"
-        static let sql = acknowledgeSQL(ids: "ANY($1::bigint[])", limit: "$5", publishing: true)
+        static let name = "postbox_bus_acknowledge_publish_v2"
+        static let sql = DeliveryRoutines.acknowledgePublish.call
         typealias Row = Acknowledged
 
         var parameters: AcknowledgeParameters
@@ -243,8 +239,8 @@ extension DeliveryStatements {
 
     /// ``AcknowledgeOneAndClaimOne`` that also publishes, as ``AcknowledgePublishAndClaim`` does.
     struct AcknowledgeOnePublishAndClaimOne: PostgresPreparedStatement {
-        static let name = "postbox_bus_acknowledge_one_publish_v1"
-        static let sql = acknowledgeSQL(ids: "$1::bigint", limit: "1", publishing: true)
+        static let name = "postbox_bus_acknowledge_one_publish_v2"
+        static let sql = DeliveryRoutines.acknowledgeOnePublish.call
         typealias Row = Acknowledged
 
         var parameters: AcknowledgeParameters
@@ -319,7 +315,7 @@ extension DeliveryStatements {
     ///
     /// With `publishing`, it also inserts the events bound as `$8`–`$16`, gated on `$17` deliveries having been
     /// deleted and recorded: a lease lost or a duplicate publishes nothing, even when the statement commits alone.
-    fileprivate static func acknowledgeSQL(ids: String, limit: String, publishing: Bool = false) -> String {
+    static func acknowledgeSQL(ids: String, limit: String, publishing: Bool = false) -> String {
         let publishes =
             publishing
             ? DeliveryStatements.publishing(
@@ -353,8 +349,8 @@ extension DeliveryStatements {
     /// that ran dry asks this before it sleeps, about once per order in each service of the order flow; sent unnamed,
     /// planning it cost the server two to three times as long as running it.
     struct NextVisibleAt: PostgresPreparedStatement {
-        static let name = "postbox_bus_next_visible_at_v1"
-        static let sql = "SELECT min(visible_at) FROM bus.deliveries WHERE subscription = $1"
+        static let name = "postbox_bus_next_visible_at_v2"
+        static let sql = DeliveryRoutines.nextVisibleAt.call
         typealias Row = Date?
 
         var subscription: String
@@ -372,13 +368,8 @@ extension DeliveryStatements {
 
     /// Extends the leases a consumer still holds; rows being acknowledged right now are skipped, not waited for.
     struct Renew: PostgresPreparedStatement {
-        static let name = "postbox_bus_renew_v1"
-        static let sql = """
-            UPDATE bus.deliveries d SET visible_at = clock_timestamp() + make_interval(secs => $3)
-            FROM (SELECT id FROM bus.deliveries WHERE id = ANY($1::bigint[]) AND lease_token = $2
-                  FOR UPDATE SKIP LOCKED) r
-            WHERE d.id = r.id
-            """
+        static let name = "postbox_bus_renew_v2"
+        static let sql = DeliveryRoutines.renew.call
         typealias Row = ()
 
         var deliveryIds: [Int64]

@@ -1,0 +1,87 @@
+/// The functions behind the bus's per-delivery statements (see ``DeliveryRoutine`` for why they are functions),
+/// built from the SQL in ``DeliveryStatements`` and installed by migration 3.
+enum DeliveryRoutines {
+    /// The columns of a claimed delivery with its event, as ``DeliveryStatements/ClaimedRow``.
+    private static let claimedResult = """
+        delivery_id bigint, attempts int, took_over boolean, handled boolean, event_id uuid, type text, \
+        version int, occurred_at timestamptz, published_at timestamptz, correlation_id text, causation_id uuid, \
+        traceparent text, ordering_key text, payload text
+        """
+
+    /// An acknowledgement's counts, then the delivery it claimed next (all null when none).
+    private static let acknowledgedResult = "TABLE (deleted int, recorded int, \(claimedResult))"
+
+    /// The seven parameters every acknowledgement takes, its first being the delivery ids (`ids`).
+    private static func acknowledgeParameters(ids: String) -> [String] {
+        [ids, "uuid", "text", "text", "bigint", "uuid", "float8"]
+    }
+
+    /// The nine event columns a publishing acknowledgement binds, then how many deliveries it must acknowledge.
+    private static let publishingParameters = [
+        "uuid[]", "text[]", "bigint[]", "timestamptz[]", "text[]", "text[]", "text[]", "text[]", "text[]", "bigint",
+    ]
+
+    static let claim = DeliveryRoutine(
+        name: "bus.claim_v1",
+        parameterTypes: ["text", "bigint", "uuid", "text", "float8"],
+        returns: "TABLE (\(claimedResult))",
+        query: """
+            WITH c AS (
+                \(DeliveryStatements.candidates(subscription: "$1", limit: "$2"))),
+            \(DeliveryStatements.lease(token: "$3", owner: "$4", seconds: "$5",
+                extraColumns: ", set_config('synchronous_commit', 'off', true) AS async_commit"))
+            SELECT \(DeliveryStatements.claimedColumns)
+            FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e
+            """
+    )
+
+    static let acknowledge = DeliveryRoutine(
+        name: "bus.acknowledge_v1",
+        parameterTypes: acknowledgeParameters(ids: "bigint[]"),
+        returns: acknowledgedResult,
+        query: DeliveryStatements.acknowledgeSQL(ids: "ANY($1)", limit: "$5")
+    )
+
+    static let acknowledgeOne = DeliveryRoutine(
+        name: "bus.acknowledge_one_v1",
+        parameterTypes: acknowledgeParameters(ids: "bigint"),
+        returns: acknowledgedResult,
+        query: DeliveryStatements.acknowledgeSQL(ids: "$1", limit: "1")
+    )
+
+    static let acknowledgePublish = DeliveryRoutine(
+        name: "bus.acknowledge_publish_v1",
+        parameterTypes: acknowledgeParameters(ids: "bigint[]") + publishingParameters,
+        returns: acknowledgedResult,
+        query: DeliveryStatements.acknowledgeSQL(ids: "ANY($1)", limit: "$5", publishing: true)
+    )
+
+    static let acknowledgeOnePublish = DeliveryRoutine(
+        name: "bus.acknowledge_one_publish_v1",
+        parameterTypes: acknowledgeParameters(ids: "bigint") + publishingParameters,
+        returns: acknowledgedResult,
+        query: DeliveryStatements.acknowledgeSQL(ids: "$1", limit: "1", publishing: true)
+    )
+
+    static let nextVisibleAt = DeliveryRoutine(
+        name: "bus.next_visible_at_v1",
+        parameterTypes: ["text"],
+        returns: "timestamptz",
+        body: "RETURN (SELECT min(visible_at) FROM bus.deliveries WHERE subscription = $1);"
+    )
+
+    static let renew = DeliveryRoutine(
+        name: "bus.renew_v1",
+        parameterTypes: ["bigint[]", "uuid", "float8"],
+        returns: "void",
+        body: """
+            UPDATE bus.deliveries d SET visible_at = clock_timestamp() + make_interval(secs => $3)
+            FROM (SELECT id FROM bus.deliveries WHERE id = ANY($1) AND lease_token = $2
+                  FOR UPDATE SKIP LOCKED) r
+            WHERE d.id = r.id;
+            """
+    )
+
+    /// Every routine, in the order migration 3 installs them.
+    static let all = [claim, acknowledge, acknowledgeOne, acknowledgePublish, acknowledgeOnePublish, nextVisibleAt, renew]
+}
