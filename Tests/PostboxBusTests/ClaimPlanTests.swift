@@ -14,24 +14,7 @@ struct ClaimPlanTests {
     /// formed, and the flow never caught up. The check must go through the ordering index whatever the count.
     @Test func theOrderingCheckUsesTheOrderingIndexAfterANearlyDrainedQueueWasCounted() async throws {
         try await withBus { harness in
-            try await harness.execute(
-                """
-                INSERT INTO bus.deliveries (subscription, event_id, ordering_key, visible_at)
-                SELECT 'counted', gen_random_uuid(), 'key-' || n, now() FROM generate_series(1, 20000) n
-                """
-            )
-            try await harness.execute(
-                """
-                DELETE FROM bus.deliveries
-                WHERE id NOT IN (SELECT id FROM bus.deliveries ORDER BY id DESC LIMIT 5)
-                """
-            )
-            try await harness.execute("VACUUM ANALYZE bus.deliveries")
-            let counted = try await harness.scalar(
-                "SELECT reltuples::int FROM pg_class WHERE oid = 'bus.deliveries'::regclass",
-                as: Int.self
-            )
-            #expect(counted == 5)
+            #expect(try await countNearlyDrainedQueue(harness, deliveries: 20000, left: 5) == 5)
 
             let plan = try await harness.client.withConnection { connection in
                 try await connection.query("SET plan_cache_mode = force_generic_plan", logger: testLogger)
@@ -68,21 +51,7 @@ struct ClaimPlanTests {
     func aStatementPlannedWhileTheQueueLookedEmptyStaysCheapWhenABacklogForms(call: String) async throws {
         try await withBus { harness in
             try await harness.execute("ALTER TABLE bus.deliveries SET (autovacuum_enabled = false)")
-            try await harness.execute(
-                """
-                INSERT INTO bus.deliveries (subscription, event_id, ordering_key, visible_at)
-                SELECT 'other-' || n % 3, gen_random_uuid(), 'key-' || n, now() FROM generate_series(1, 12) n
-                """
-            )
-            try await harness.execute(
-                "DELETE FROM bus.deliveries WHERE id NOT IN (SELECT id FROM bus.deliveries ORDER BY id LIMIT 3)"
-            )
-            try await harness.execute("VACUUM ANALYZE bus.deliveries")
-            let counted = try await harness.scalar(
-                "SELECT reltuples::int FROM pg_class WHERE oid = 'bus.deliveries'::regclass",
-                as: Int.self
-            )
-            #expect(counted == 3)
+            #expect(try await countNearlyDrainedQueue(harness, deliveries: 12, left: 3) == 3)
             let buffers = try await harness.client.withConnection { connection in
                 // The generic plan, which a connection settles on after a few runs (forced, so the test need not
                 // depend on PostgreSQL's choice between it and a custom one).
@@ -116,5 +85,24 @@ struct ClaimPlanTests {
             let total = try #require(read, "\(buffers)")
             #expect(total < 300, "\(buffers)")
         }
+    }
+
+    /// Fills `bus.deliveries` with `deliveries` rows of subscription `counted`, deletes all but the newest `left`,
+    /// and has PostgreSQL count the table; returns the count it recorded.
+    private func countNearlyDrainedQueue(_ harness: BusHarness, deliveries: Int, left: Int) async throws -> Int {
+        try await harness.execute(
+            """
+            INSERT INTO bus.deliveries (subscription, event_id, ordering_key, visible_at)
+            SELECT 'counted', gen_random_uuid(), 'key-' || n, now() FROM generate_series(1, \(deliveries)) n
+            """
+        )
+        try await harness.execute(
+            "DELETE FROM bus.deliveries WHERE id NOT IN (SELECT id FROM bus.deliveries ORDER BY id DESC LIMIT \(left))"
+        )
+        try await harness.execute("VACUUM ANALYZE bus.deliveries")
+        return try await harness.scalar(
+            "SELECT reltuples::int FROM pg_class WHERE oid = 'bus.deliveries'::regclass",
+            as: Int.self
+        )
     }
 }
