@@ -99,5 +99,10 @@ enum BusSchema {
             // See DeliveryRoutine: a plan made while the queue looked empty must not scan it whole once it is not.
             statements: DeliveryRoutines.all.map(\.definition)
         ),
+        SchemaMigration(
+            version: 4,
+            name: "one plan per connection for the per-delivery functions with constant limits",
+            statements: DeliveryRoutines.plannedOnce.map { $0.setting("plan_cache_mode", to: "force_generic_plan") }
+        ),
     ]
 }

@@ -54,7 +54,7 @@ struct DeliveryRoutine: Sendable {
     var definition: String {
         let settings = Self.planningSettings.sorted { $0.key < $1.key }.map { "SET \($0.key) = \($0.value)" }
         return """
-            CREATE FUNCTION \(name)(\(parameterTypes.joined(separator: ", ")))
+            CREATE FUNCTION \(signature)
             RETURNS \(returns)
             LANGUAGE plpgsql
             \(settings.joined(separator: " "))
@@ -65,6 +65,14 @@ struct DeliveryRoutine: Sendable {
             END
             $routine$
             """
+    }
+
+    /// The function's name with its parameter types, as `ALTER FUNCTION` names it.
+    var signature: String { "\(name)(\(parameterTypes.joined(separator: ", ")))" }
+
+    /// The statement that makes the function run with `setting` at `value` from its next call on.
+    func setting(_ setting: String, to value: String) -> String {
+        "ALTER FUNCTION \(signature) SET \(setting) = \(value)"
     }
 
     /// The statement a client prepares: every parameter cast to the type the function declares, so PostgresNIO's

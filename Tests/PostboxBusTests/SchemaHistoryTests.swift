@@ -16,6 +16,7 @@ struct SchemaHistoryTests {
                 "1: 0880938dc3aa348b",
                 "2: 3502e798cee8e97b",
                 "3: 4f4af212bc36f286",
+                "4: 833d9d43c323283a",
             ]
         )
     }
