@@ -208,7 +208,8 @@ extension DeliveryStatements {
     }
 
     /// ``AcknowledgeAndClaim`` for one delivery, claiming at most one: the same work in a statement whose generic
-    /// plan is as good as a custom one, so PostgreSQL plans it once per connection.
+    /// plan is as good as a custom one, so its function keeps that plan (migration 4) and is planned once per
+    /// connection.
     struct AcknowledgeOneAndClaimOne: PostgresPreparedStatement {
         static let name = "postbox_bus_acknowledge_one_v2"
         static let sql = DeliveryRoutines.acknowledgeOne.call
