@@ -29,6 +29,8 @@ public final class Consumer: Service, Sendable {
     private let slotFreed = WakeSignal()
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Mutex<[Int64: Lease]>([:])
+    /// Claims of the claim loop that found nothing to take; exposed for tests and diagnostics.
+    let emptyClaims = Atomic<Int>(0)
     private let metrics: ConsumerMetrics
 
     init(bus: MessageBus, subscription: Subscription, handler: @escaping BatchHandler) {
@@ -47,7 +49,7 @@ public final class Consumer: Service, Sendable {
     /// Registers the subscription, then claims and handles until graceful shutdown; see the type's discussion.
     public func run() async throws {
         try await store.register(subscription)
-        bus.listener.register(wake, topics: subscription.topics)
+        bus.listener.register(wake, topics: subscription.topics, group: subscription.name)
         defer { bus.listener.unregister(wake) }
         logger.debug("consumer started", metadata: ["bus.topics": "\(subscription.topics.joined(separator: ","))"])
         await withGracefulShutdownHandler {
@@ -96,8 +98,13 @@ public final class Consumer: Service, Sendable {
                 continue
             }
             if claimed.isEmpty {
+                emptyClaims.add(1, ordering: .relaxed)
                 await waitForWork()
                 continue
+            }
+            if claimed.count == limit {
+                // There may be more: let an idle consumer of the same subscription in this process look too.
+                bus.listener.wakeAnother(in: subscription.name, except: wake)
             }
             let claimedAt = ContinuousClock.now
             inFlight.withLock { inFlight in

@@ -31,6 +31,9 @@ final class WakeSignal: Sendable {
         endWait(nil, pendingIfNobodyWaits: true)
     }
 
+    /// Whether a wait is in progress (its waiter is idle until signalled or timed out).
+    var isWaiting: Bool { state.withLock { $0.waiter != nil } }
+
     /// Returns when signalled (at once if a signal is pending), when `timeout` passes, or when cancelled.
     func wait(timeout: Duration) async {
         await withTaskCancellationHandler {
