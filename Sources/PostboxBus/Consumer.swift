@@ -27,6 +27,8 @@ public final class Consumer: Service, Sendable {
     /// Woken by finished handler tasks and shutdown: capacity may be free. Notifications do not wake a consumer
     /// whose capacity is all in use (it claims the next work when a handler finishes).
     private let slotFreed = WakeSignal()
+    /// Whether the handler that last freed a slot ended because its acknowledgement found nothing more to claim.
+    private let freedOnEmptyQueue = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Mutex<[Int64: Lease]>([:])
     /// Claims of the claim loop that found nothing to take; exposed for tests and diagnostics.
@@ -78,7 +80,13 @@ public final class Consumer: Service, Sendable {
         while !isStopping {
             let free = capacity - inFlight.withLock { $0.count }
             guard free > 0 else {
+                freedOnEmptyQueue.store(false, ordering: .relaxed)
                 await slotFreed.wait(timeout: subscription.pollInterval)
+                if freedOnEmptyQueue.load(ordering: .relaxed) && !isStopping {
+                    // Its acknowledgement has just looked and found nothing: a claim now would too. Wait for news
+                    // (or the next due delivery) as after an empty claim; a publish meanwhile has left a wake-up.
+                    await waitForWork()
+                }
                 continue
             }
             let limit = min(free, subscription.claimBatchSize)
@@ -168,8 +176,9 @@ public final class Consumer: Service, Sendable {
     /// Processes `batch`, then the deliveries its acknowledgement claimed, until one claims none.
     ///
     /// When the last acknowledgement claimed nothing, the queue had nothing claimable at that moment, and whatever
-    /// comes later brings its own wake-up: the claim loop is not woken to look again. After a failure (a retry is
-    /// now scheduled) or without an acknowledgement that tried to claim, it is.
+    /// comes later brings its own wake-up: the claim loop is not woken to look again, and one that was waiting for
+    /// this slot waits for a wake-up or the next due delivery before it claims. After a failure (a retry is now
+    /// scheduled) or without an acknowledgement that tried to claim, it looks at once.
     private func processUntilIdle(_ batch: [ClaimedDelivery]) async {
         var batch = batch
         var queueWasEmpty = false
@@ -185,6 +194,7 @@ public final class Consumer: Service, Sendable {
             batch = processed.next
             queueWasEmpty = processed.claimedNothing
         }
+        freedOnEmptyQueue.store(queueWasEmpty, ordering: .relaxed)
         slotFreed.signal()
         if !queueWasEmpty { wake.signal() }
     }
