@@ -25,7 +25,8 @@ public final class Consumer: Service, Sendable {
     /// Woken by notifications, finished handler tasks and shutdown: there may be new work to claim.
     private let wake = WakeSignal()
     /// Woken by finished handler tasks and shutdown: capacity may be free. Notifications do not wake a consumer
-    /// whose capacity is all in use (it claims the next work when a handler finishes).
+    /// whose capacity is all in use: it claims the next work when a handler finishes, or, if that handler's
+    /// acknowledgement has just found nothing to claim, once a wake-up says there is some.
     private let slotFreed = WakeSignal()
     /// Whether the handler that last freed a slot ended because its acknowledgement found nothing more to claim.
     private let freedOnEmptyQueue = Atomic<Bool>(false)
