@@ -69,7 +69,7 @@ struct BenchCommandTests {
         let waits = Dictionary(uniqueKeysWithValues: output.breakdown.waits.map { ("\($0.subscription) ← \($0.eventType)", $0) })
         #expect(
             Set(waits.keys) == [
-                "inventory ← order.placed", "payments ← order.placed", "payments ← stock.reserved",
+                "inventory ← order.placed", "payments ← stock.reserved",
                 "inventory ← payment.captured", "orders ← payment.captured",
             ]
         )

@@ -65,6 +65,18 @@ struct ContractFixtureTests {
         #expect(throws: EventDecodingError.self) { try contract.decodeEnvelope(newer) }
     }
 
+    /// `stock.reserved` gained what to charge after it was first published; a body from before still decodes.
+    @Test func aStockReservedFromBeforeItCarriedTheChargeStillDecodes() throws {
+        let old = EventEnvelope(
+            type: StockReserved.eventType,
+            version: 1,
+            payload: #"{"orderId": "6F1C2E0A-8B1D-4E37-9D0B-2B7C4D9E1A11"}"#
+        )
+        let reserved = try old.decode(StockReserved.self)
+        #expect(reserved == StockReserved(orderId: UUID(uuidString: "6F1C2E0A-8B1D-4E37-9D0B-2B7C4D9E1A11")!))
+        #expect(reserved.totalCents == nil && reserved.paymentToken == nil)
+    }
+
     @Test func everyFixtureBelongsToAContract() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.fixtures.path).filter { $0.hasSuffix(".json") }.sorted()
         let expected = Self.contracts.map { "\($0.type).v\($0.version).json" }.sorted()

@@ -4,8 +4,9 @@ import PostboxBus
 import PostboxContracts
 import PostboxService
 
-/// How inventory reacts to the order flow: reserve all lines or none on `order.placed`; take the stock on
-/// `payment.captured`; release it on `payment.failed`; put it back on `payment.refunded`.
+/// How inventory reacts to the order flow: reserve all lines or none on `order.placed` (`stock.reserved` carries the
+/// order's total and payment token on to payments); take the stock on `payment.captured`; release it on
+/// `payment.failed`; put it back on `payment.refunded`.
 ///
 /// Every reaction is a guarded state change of the order's reservation, so a duplicate or a reordered event
 /// changes nothing twice.
@@ -94,7 +95,8 @@ struct StockHandler: Sendable {
                     logger: logger
                 )
             else { return }
-            try await transaction.publish(event.envelope.causing(StockReserved(orderId: order.orderId), orderingKey: orderingKey))
+            let reserved = StockReserved(orderId: order.orderId, totalCents: order.totalCents, paymentToken: order.paymentToken)
+            try await transaction.publish(event.envelope.causing(reserved, orderingKey: orderingKey))
             logger.info("stock reserved")
             CrashPoint.reached("inventory.after-reserve-before-ack", logger: logger)
         } else {

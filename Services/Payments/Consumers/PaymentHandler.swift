@@ -4,8 +4,14 @@ import PostboxBus
 import PostboxContracts
 import PostboxService
 
-/// How payments reacts to the flow: remember what to charge on `order.placed`; charge the card processor on
-/// `stock.reserved` (order id as idempotency key); refund on `order.cancellation-requested`.
+/// How payments reacts to the flow: charge the card processor on `stock.reserved`, for the total and with the
+/// payment token that event carries from `order.placed` (order id as idempotency key); refund on
+/// `order.cancellation-requested`.
+///
+/// Payments does not subscribe to `order.placed`: `stock.reserved` says what to charge, which spares a delivery per
+/// order. A `stock.reserved` published before it carried the amount is charged with what an `order.placed`
+/// delivered earlier recorded (an intent); such deliveries, queued before the subscription changed, are still
+/// handled.
 ///
 /// The processor is called inside the handler's transaction. If the process dies after the processor answered
 /// but before the commit, the event is handled again and the same idempotency key returns the same charge, so
@@ -14,7 +20,7 @@ import PostboxService
 struct PaymentHandler: Sendable {
     static let subscription = Subscription(
         name: "payments",
-        topics: [OrderPlaced.eventType, StockReserved.eventType, OrderCancellationRequested.eventType],
+        topics: [StockReserved.eventType, OrderCancellationRequested.eventType],
         concurrency: Subscription.serviceConcurrency,
         maxAttempts: 5,
         drainTimeout: .seconds(5)
@@ -41,7 +47,7 @@ struct PaymentHandler: Sendable {
         case StockReserved.eventType:
             let reserved = try event.decode(StockReserved.self)
             logger[metadataKey: "order.id"] = "\(reserved.orderId)"
-            try await charge(orderId: reserved.orderId, event: event, in: transaction, logger: logger)
+            try await charge(reserved, event: event, in: transaction, logger: logger)
         case OrderCancellationRequested.eventType:
             let request = try event.decode(OrderCancellationRequested.self)
             logger[metadataKey: "order.id"] = "\(request.orderId)"
@@ -51,12 +57,14 @@ struct PaymentHandler: Sendable {
         }
     }
 
-    private func charge(orderId: UUID, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
+    private func charge(_ reserved: StockReserved, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
+        let orderId = reserved.orderId
         let connection = try await transaction.connection
         let state = try await repository.chargeState(orderId: orderId, on: connection, logger: logger)
         if state.paid { return }
-        guard let intent = state.intent else {
-            throw RetryablePaymentError(description: "no order.placed seen for order \(orderId)")
+        let carried = reserved.totalCents.flatMap { amount in reserved.paymentToken.map { (amountCents: amount, token: $0) } }
+        guard let intent = carried ?? state.intent else {
+            throw RetryablePaymentError(description: "stock.reserved for order \(orderId) carries no amount, and no order.placed was seen")
         }
         let outcome = await gateway.charge(
             reference: orderId.uuidString,
