@@ -1,6 +1,7 @@
 import PostboxBus
 
-/// The `payments` schema: what each order is to be charged (from `order.placed`) and its payment.
+/// The `payments` schema: each order's payment, and the intents (what to charge) that `order.placed` deliveries
+/// recorded before `stock.reserved` carried the amount itself.
 enum PaymentsSchema {
     static let migrator = SchemaMigrator(
         schema: "payments",

@@ -21,7 +21,8 @@ struct PaymentsRepository: Sendable {
     }
 
     /// What `stock.reserved` needs to charge, in one statement: whether the order has a payment already, and its
-    /// intent (nil until `order.placed` was handled).
+    /// intent, which only an older `stock.reserved` without the amount needs (nil unless an `order.placed` delivery
+    /// recorded one).
     func chargeState(
         orderId: UUID,
         on connection: PostgresConnection,
