@@ -34,6 +34,8 @@ public final class Consumer: Service, Sendable {
     private let inFlight = Mutex<[Int64: Lease]>([:])
     /// Claims of the claim loop that found nothing to take; exposed for tests and diagnostics.
     let emptyClaims = Atomic<Int>(0)
+    /// Whether the claim loop is idle, waiting for a wake-up; for tests and diagnostics.
+    var isWaitingForWork: Bool { wake.isWaiting }
     private let metrics: ConsumerMetrics
 
     init(bus: MessageBus, subscription: Subscription, handler: @escaping BatchHandler) {

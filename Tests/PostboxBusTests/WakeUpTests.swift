@@ -25,6 +25,9 @@ struct WakeUpTests {
                 try await eventually("every consumer made its first claim") { emptyClaims() >= consumers.count }
                 let before = emptyClaims()
                 for sequence in 1...events {
+                    // A group with no idle member is woken whole, so publish only once every claim loop is idle again:
+                    // on a loaded machine a loop still asking for its next due time would otherwise count as busy.
+                    try await eventually("every consumer idle") { consumers.allSatisfy(\.isWaitingForWork) }
                     _ = try await harness.publish([TestEvent(sequence: sequence)])
                     try await eventually("event \(sequence) handled") { handled.load(ordering: .relaxed) == sequence }
                 }
@@ -32,7 +35,8 @@ struct WakeUpTests {
             }
             // Per event, about two: the consumer that claimed it wakes another (its claim of one was full), and the
             // process's own notification, coming back through LISTEN, wakes one more (40 for 20 events, measured).
-            // Waking every idle consumer made about fourteen (281).
+            // Waking every idle consumer made about fourteen (281). Without waiting for idle consumers, a clean-clone
+            // test run on the loaded machine counted 108.
             #expect(wasted <= 5 * events, "\(wasted) empty claims for \(events) events")
         }
     }
