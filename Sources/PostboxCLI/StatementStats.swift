@@ -24,11 +24,11 @@ struct StatementStats {
         try await server.withConnection { connection in
             var lines = [
                 "statements by server time (pg_stat_statements):",
-                "role        calls/\(perName)  exec ms  plan ms  mean ms  statement",
+                "role        calls/\(perName)  plans/\(perName)  exec ms  plan ms  mean ms  statement",
             ]
             let rows = try await connection.query(
                 """
-                SELECT coalesce(r.rolname, '?'), s.calls, s.total_exec_time, s.total_plan_time, s.mean_exec_time,
+                SELECT coalesce(r.rolname, '?'), s.calls, s.plans, s.total_exec_time, s.total_plan_time, s.mean_exec_time,
                     left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
                 FROM pg_stat_statements s LEFT JOIN pg_roles r ON r.oid = s.userid
                 ORDER BY s.total_exec_time + s.total_plan_time DESC
@@ -36,12 +36,15 @@ struct StatementStats {
                 """,
                 logger: logger
             )
-            for try await (role, calls, exec, plan, mean, query) in rows.decode((String, Int, Double, Double, Double, String).self) {
+            for try await (role, calls, plans, exec, plan, mean, query) in rows.decode(
+                (String, Int, Int, Double, Double, Double, String).self
+            ) {
                 lines.append(
                     String(
-                        format: "%@ %9.2f  %7.0f  %7.0f  %7.3f  %@",
+                        format: "%@ %9.2f  %9.2f  %7.0f  %7.0f  %7.3f  %@",
                         role.padding(toLength: 11, withPad: " ", startingAt: 0),
                         Double(calls) / Double(max(per, 1)),
+                        Double(plans) / Double(max(per, 1)),
                         exec,
                         plan,
                         mean,
