@@ -71,47 +71,23 @@ struct StockHandler: Sendable {
     }
 
     private func reserve(_ order: OrderPlaced, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
-        let wanted = order.lines.quantitiesBySKU
-        let available = try await products.lockAvailability(
-            skus: wanted.keys.sorted(),
-            on: transaction.connection,
-            logger: logger
-        )
-        let shortages = wanted.keys.sorted().compactMap { sku -> String? in
-            guard let count = available[sku] else { return "\(sku): unknown product" }
-            let quantity = wanted[sku] ?? 0
-            return count < quantity ? "\(sku): \(quantity) wanted, \(count) available" : nil
-        }
+        guard
+            let outcome = try await products.reserve(
+                orderId: order.orderId,
+                lines: order.lines,
+                wanted: order.lines.quantitiesBySKU,
+                on: transaction.connection,
+                logger: logger
+            )
+        else { return }
         let orderingKey = order.orderId.uuidString
-        if shortages.isEmpty {
-            guard
-                try await products.insertReservation(
-                    orderId: order.orderId,
-                    status: "reserved",
-                    lines: order.lines,
-                    reason: nil,
-                    reserving: wanted,
-                    on: transaction.connection,
-                    logger: logger
-                )
-            else { return }
+        switch outcome {
+        case .reserved:
             let reserved = StockReserved(orderId: order.orderId, totalCents: order.totalCents, paymentToken: order.paymentToken)
             try await transaction.publish(event.envelope.causing(reserved, orderingKey: orderingKey))
             logger.info("stock reserved")
             CrashPoint.reached("inventory.after-reserve-before-ack", logger: logger)
-        } else {
-            let reason = "out of stock: " + shortages.joined(separator: "; ")
-            guard
-                try await products.insertReservation(
-                    orderId: order.orderId,
-                    status: "rejected",
-                    lines: order.lines,
-                    reason: reason,
-                    reserving: [:],
-                    on: transaction.connection,
-                    logger: logger
-                )
-            else { return }
+        case .rejected(let reason):
             try await transaction.publish(
                 event.envelope.causing(StockRejected(orderId: order.orderId, reason: reason), orderingKey: orderingKey)
             )

@@ -61,39 +61,30 @@ struct ProductRepository: Sendable {
         return nil
     }
 
-    /// Locks the given products in SKU order (so concurrent reservations cannot deadlock) and returns what is
-    /// available of each; unknown SKUs are missing from the result.
-    func lockAvailability(skus: [String], on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
-        var available: [String: Int] = [:]
-        for try await (sku, count) in try await connection.execute(InventoryStatements.LockAvailability(skus: skus), logger: logger) {
-            available[sku] = count
-        }
-        return available
-    }
-
-    /// Records a new reservation and adds `reserving` (quantities by SKU) to the products' reserved counts, in one
-    /// statement; false, changing nothing, if the order already has one (a duplicate event).
-    ///
-    /// Call it after ``lockAvailability(skus:on:logger:)`` locked the products, in the same transaction.
-    func insertReservation(
+    /// Records the order's reservation in one statement (``InventoryStatements/Reserve``): reserved, adding
+    /// `wanted` (quantities by SKU) to the products' reserved counts, if every product has enough available;
+    /// rejected with the shortages, in SKU order, as its reason otherwise. Nil, changing nothing, if the order
+    /// already has a reservation (a duplicate event).
+    func reserve(
         orderId: UUID,
-        status: String,
         lines: [OrderLine],
-        reason: String?,
-        reserving: [String: Int],
+        wanted: [String: Int],
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> Bool {
-        let statement = InventoryStatements.InsertReservation(
+    ) async throws -> ReservationOutcome? {
+        let statement = InventoryStatements.Reserve(
             orderId: orderId,
-            status: status,
-            lines: String(decoding: try JSONEncoder().encode(lines), as: UTF8.self),
-            reason: reason,
-            reserving: reserving
+            wanted: wanted.sorted { $0.key < $1.key }.map { (sku: $0.key, quantity: $0.value) },
+            lines: String(decoding: try JSONEncoder().encode(lines), as: UTF8.self)
         )
-        var inserted = 0
-        for try await count in try await connection.execute(statement, logger: logger) { inserted = count }
-        return inserted == 1
+        for try await (status, reason) in try await connection.execute(statement, logger: logger) {
+            switch (status, reason) {
+            case ("reserved", _): return .reserved
+            case ("rejected", let reason?): return .rejected(reason: reason)
+            default: throw RepositoryError("reservation recorded as \(status) with reason \(reason ?? "none")")
+            }
+        }
+        return nil
     }
 
     /// Moves the order's reservation from `from` to `to` and adds its quantities, times the signs given, to the
@@ -120,6 +111,14 @@ struct ProductRepository: Sendable {
         for try await count in try await connection.execute(statement, logger: logger) { settled = count }
         return settled == 1
     }
+}
+
+/// What a new reservation became.
+enum ReservationOutcome: Sendable, Equatable {
+    /// Every line's stock is held for the order.
+    case reserved
+    /// Nothing is held; `reason` lists each shortage ("out of stock: SKU-1: 3 wanted, 1 available; …").
+    case rejected(reason: String)
 }
 
 /// A stock level below what is reserved for orders in flight.

@@ -77,6 +77,74 @@ struct StockHandlerTests {
         }
     }
 
+    func orderPlaced(_ orderId: UUID, _ lines: [(sku: String, quantity: Int)]) throws -> EventEnvelope {
+        try EventEnvelope(
+            OrderPlaced(
+                orderId: orderId,
+                customerId: UUID(),
+                lines: lines.map { .init(sku: $0.sku, quantity: $0.quantity, priceCents: 100) },
+                totalCents: 100 * lines.reduce(0) { $0 + $1.quantity },
+                paymentToken: "t"
+            ),
+            orderingKey: orderId.uuidString
+        )
+    }
+
+    @Test func aRejectionListsEveryShortageInSKUOrderAndASecondOrderPlacedChangesNothing() async throws {
+        try await withService("inventory", role: "inventory", build: buildInventory) { client, world in
+            try await client.send(.put, "/products/b", json: #"{"name":"B","priceCents":100,"stock":1}"#)
+            try await client.send(.put, "/products/c", json: #"{"name":"C","priceCents":100,"stock":9}"#)
+            let bus = world.context.bus
+            let order = UUID()
+            try await bus.publish(orderPlaced(order, [("zz", 1), ("c", 2), ("b", 3)]))
+            try await eventually("the order answered") { try await events(world, type: "stock.rejected").count == 1 }
+            let rejected = try await events(world, type: "stock.rejected")
+            #expect(rejected.first?.contains("out of stock: b: 3 wanted, 1 available; zz: unknown product") == true)
+            // The same order again under a new event id (a publisher's retry): its reservation exists, so nothing
+            // is reserved or published a second time.
+            try await bus.publish(orderPlaced(order, [("c", 2)]))
+            try await eventually("the second event handled") {
+                try await world.withSuperuser { connection in
+                    let rows = try await connection.query(
+                        "SELECT count(*)::int FROM bus.handled WHERE subscription = 'inventory'",
+                        logger: testLogger
+                    )
+                    for try await count in rows.decode(Int.self) { return count == 2 }
+                    return false
+                }
+            }
+            #expect(try await events(world, type: "stock.rejected").count == 1)
+            #expect(try await events(world, type: "stock.reserved").isEmpty)
+            let stock = try await products(world)
+            #expect(stock["b"]?.reserved == 0)
+            #expect(stock["c"]?.reserved == 0)
+        }
+    }
+
+    @Test func concurrentOrdersForTheLastUnitsNeverReserveMoreThanIsOnHand() async throws {
+        try await withService("inventory", role: "inventory", build: buildInventory) { client, world in
+            try await client.send(.put, "/products/a", json: #"{"name":"A","priceCents":100,"stock":50}"#)
+            try await client.send(.put, "/products/b", json: #"{"name":"B","priceCents":100,"stock":5}"#)
+            let bus = world.context.bus
+            // Each order wants the two products in a different line order; all are published at once, so the
+            // handlers run concurrently and contend for the same rows.
+            let orders = (0..<20).map { _ in UUID() }
+            for (index, order) in orders.enumerated() {
+                try await bus.publish(orderPlaced(order, index.isMultiple(of: 2) ? [("a", 1), ("b", 1)] : [("b", 1), ("a", 1)]))
+            }
+            try await eventually("every order answered") {
+                try await events(world, type: "stock.reserved").count + events(world, type: "stock.rejected").count == 20
+            }
+            #expect(try await events(world, type: "stock.reserved").count == 5)
+            let rejected = try await events(world, type: "stock.rejected")
+            #expect(rejected.count == 15)
+            #expect(rejected.allSatisfy { $0.contains("out of stock: b: 1 wanted, 0 available") && !$0.contains("a: ") })
+            let stock = try await products(world)
+            #expect(stock["a"]?.reserved == 5)
+            #expect(stock["b"]?.reserved == 5)
+        }
+    }
+
     @Test func capturedTakesStockFailedReleasesItRefundedReturnsIt() async throws {
         try await withService("inventory", role: "inventory", build: buildInventory) { client, world in
             try await client.send(.put, "/products/a", json: #"{"name":"A","priceCents":100,"stock":10}"#)
