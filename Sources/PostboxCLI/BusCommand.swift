@@ -35,11 +35,16 @@ struct BusCommand: AsyncParsableCommand {
                 throw ValidationFailure("no `postbox up` is running with --port-base \(portBase); give --database-url")
             }
             let logger = Logger(label: "postbox.bus")
+            try await url.checkConnection(logger: logger.quieted())
             let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger.quieted())
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                defer { group.cancelAll() }
-                return try await body(MessageBus(client: client, logger: logger))
+            do {
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await client.run() }
+                    defer { group.cancelAll() }
+                    return try await body(MessageBus(client: client, logger: logger))
+                }
+            } catch where error is PSQLError || error is PostgresTransactionError {
+                throw DatabaseFailure(error, database: url)
             }
         }
     }

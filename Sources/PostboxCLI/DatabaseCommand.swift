@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import PostboxService
+import PostgresNIO
 
 /// `postbox db setup`: roles, schemas and the bus schema in an existing PostgreSQL database.
 struct DatabaseCommand: AsyncParsableCommand {
@@ -20,7 +21,13 @@ struct DatabaseCommand: AsyncParsableCommand {
 
         func run() async throws {
             let admin = try DatabaseURL(databaseURL)
-            try await SchemaSetup.prepare(configuration: admin.configuration, logger: Logger(label: "postbox.db"))
+            let logger = Logger(label: "postbox.db")
+            try await admin.checkConnection(logger: logger.quieted())
+            do {
+                try await SchemaSetup.prepare(configuration: admin.configuration, logger: logger)
+            } catch where error is PSQLError || error is PostgresTransactionError {
+                throw DatabaseFailure(error, database: admin)
+            }
             print("set up \(admin): roles \(SchemaSetup.serviceRoles.joined(separator: ", ")), their schemas, and the bus")
             for role in SchemaSetup.serviceRoles {
                 print("  DATABASE_URL for \(role): \(SchemaSetup.url(of: role, like: admin))")

@@ -65,6 +65,34 @@ struct BusCommandTests {
         try await server.dropDatabase(database)
     }
 
+    @Test func aDatabaseItCannotUseFailsAtOnceWithTheReason() async throws {
+        let server = try await EmbeddedPostgres.shared(logger: SystemUnderTest.logger)
+        let database = "e2e_bus_unset_\(UUID().uuidString.prefix(8).lowercased())"
+        try await server.createDatabase(database)
+
+        // Nothing listens there: a pool would retry for ever; the command says so and stops.
+        let port = try FreePort.next()
+        let unreachable = try await postbox(["bus", "stats", "--database-url", "postgres://postbox@127.0.0.1:\(port)/postbox"])
+        #expect(unreachable.status != .exited(0))
+        #expect(unreachable.output.contains("cannot connect to 127.0.0.1:\(port)/postbox as postbox"))
+        #expect(unreachable.output.contains("Connection refused"))
+        let setup = try await postbox(["db", "setup", "--database-url", "postgres://postbox@127.0.0.1:\(port)/postbox"])
+        #expect(setup.status != .exited(0))
+        #expect(setup.output.contains("cannot connect to 127.0.0.1:\(port)/postbox as postbox"))
+
+        let unknownRole = try await postbox(["bus", "dead-letters", "--database-url", server.url(database: database, username: "nobody")])
+        #expect(unknownRole.status != .exited(0))
+        #expect(unknownRole.output.contains(#"role "nobody" does not exist"#))
+
+        // A database the bus was never set up in: the server's words, then what to run.
+        let unset = try await postbox(["bus", "stats", "--database-url", server.url(database: database)])
+        #expect(unset.status != .exited(0))
+        #expect(unset.output.contains("does not exist"))
+        #expect(unset.output.contains("the bus is not set up in this database: run `postbox db setup"))
+        #expect(!unset.output.contains("Generic description"))
+        try await server.dropDatabase(database)
+    }
+
     private func postbox(_ arguments: [String]) async throws -> (status: TerminationStatus, output: String) {
         let result = try await Subprocess.run(
             .path(builtProduct("postbox")),
