@@ -105,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func expect(_ method: HTTPMethod, _ url: String, _ json: String?, _ statuses: Set<Int>) async throws {
-        let answer = try await Shop.call(method, url, json: json)
+        let answer = try await call(method, url, json)
         guard statuses.contains(answer.status) else {
             throw ValidationFailure("\(method) \(url) answered \(answer.status): \(String(decoding: answer.body, as: UTF8.self))")
         }
@@ -118,16 +118,20 @@ struct DemoCommand: AsyncParsableCommand {
         _ statuses: Set<Int>,
         headers: [String: String] = [:]
     ) async throws -> Value {
-        let answer: Shop.Answer
-        do {
-            answer = try await Shop.call(method, url, json: json, headers: headers)
-        } catch {
-            throw ValidationFailure("\(method) \(url) failed: \(error); is `postbox up --port-base \(portBase)` running?")
-        }
+        let answer = try await call(method, url, json, headers: headers)
         guard statuses.contains(answer.status) else {
             throw ValidationFailure("\(method) \(url) answered \(answer.status): \(String(decoding: answer.body, as: UTF8.self))")
         }
         return try JSONDecoder().decode(Value.self, from: answer.body)
+    }
+
+    /// One request; a service that does not answer at all is most likely not running, so the error says so.
+    private func call(_ method: HTTPMethod, _ url: String, _ json: String?, headers: [String: String] = [:]) async throws -> Shop.Answer {
+        do {
+            return try await Shop.call(method, url, json: json, headers: headers)
+        } catch {
+            throw ValidationFailure("\(method) \(url) failed: \(error); is `postbox up --port-base \(portBase)` running?")
+        }
     }
 
     private func cents(_ value: Int) -> String { String(format: "%d.%02d", value / 100, value % 100) }

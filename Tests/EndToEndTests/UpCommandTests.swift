@@ -3,7 +3,8 @@ import Foundation
 import Subprocess
 import Testing
 
-/// `postbox up` as a user runs it: everything comes up, and Ctrl-C leaves no process or port behind.
+/// `postbox up` as a user runs it: everything comes up, `postbox demo` and `postbox status` work against it, and
+/// Ctrl-C leaves no process or port behind.
 @Suite("postbox up")
 struct UpCommandTests {
     struct State: Decodable {
@@ -24,7 +25,7 @@ struct UpCommandTests {
         throw TimedOut()
     }
 
-    @Test func ctrlCStopsEveryProcessAndFreesEveryPort() async throws {
+    @Test func theDemoAndStatusWorkAgainstItAndCtrlCLeavesNoProcessOrPortBehind() async throws {
         let base = try freePortBase()
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("postbox-up-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: cache) }
@@ -47,6 +48,19 @@ struct UpCommandTests {
                 .flatMap { $0.split(separator: ":").last?.split(separator: "/").first }.flatMap { Int($0) }
             #expect(postgresPort != nil)
             for entry in state.processes { #expect(await HTTP.isReady(port: entry.port), "\(entry.name) ready") }
+
+            // The README's next two commands, against this system.
+            let demo = try await postbox(["demo", "--port-base", "\(base)"], cache: cache)
+            #expect(demo.status == .exited(0), "\(demo.output)")
+            #expect(demo.output.contains("CONFIRMED  total 25.00  payment captured 25.00"), "\(demo.output)")
+            #expect(demo.output.contains("CANCELLED  total 12.50  payment declined 12.50  (payment failed: declined)"), "\(demo.output)")
+            #expect(demo.output.contains("REJECTED  total 40.00  no payment  (out of stock: demo-lamp-"), "\(demo.output)")
+            #expect(demo.output.contains(#""onHand":8"#) && demo.output.contains(#""reserved":0"#), "\(demo.output)")
+            let status = try await postbox(["status", "--port-base", "\(base)"], cache: cache)
+            #expect(status.status == .exited(0), "\(status.output)")
+            for name in ["orders", "inventory", "payments", "payment-gateway"] {
+                #expect(status.output.split(separator: "\n").contains { $0.hasPrefix(name) && $0.contains("yes") }, "\(status.output)")
+            }
             up.send(SIGINT)
             try await eventually("postbox up exited\n\(up.tail)", timeout: .seconds(30)) { up.status != nil }
             return (state.processes.compactMap(\.pid), [base + 1, base + 2, base + 3, base + 4] + (postgresPort.map { [$0] } ?? []))
@@ -57,5 +71,21 @@ struct UpCommandTests {
         for pid in pids { #expect(kill(pid, 0) == -1 && errno == ESRCH, "process \(pid) is gone") }
         for port in ports { #expect(FreePort.isFree(port), "port \(port) is free") }
         #expect(!FileManager.default.fileExists(atPath: stateFile))
+
+        // With the system gone, the demo says what to start instead of a bare socket error.
+        let unanswered = try await postbox(["demo", "--port-base", "\(base)"], cache: cache)
+        #expect(unanswered.status != .exited(0))
+        #expect(unanswered.output.contains("is `postbox up --port-base \(base)` running?"), "\(unanswered.output)")
+    }
+
+    private func postbox(_ arguments: [String], cache: String) async throws -> (status: TerminationStatus, output: String) {
+        let result = try await Subprocess.run(
+            .path(builtProduct("postbox")),
+            arguments: Arguments(arguments),
+            environment: .inherit.updating(["POSTBOX_CACHE_DIR": cache, "NO_COLOR": "1"]),
+            output: .string(limit: 1 << 20),
+            error: .string(limit: 1 << 20)
+        )
+        return (result.terminationStatus, result.standardOutput + result.standardError)
     }
 }
