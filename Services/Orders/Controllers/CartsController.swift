@@ -110,37 +110,38 @@ struct CartsController: Sendable {
         }
         let accepted = try await bus.withTransaction { transaction -> CheckoutAccepted in
             let connection = try await transaction.connection
-            guard let cart = try await repository.cart(id: id, customerId: customer, forUpdate: true, on: connection, logger: context.logger) else {
-                throw Problem(.notFound, "no cart \(id) for this customer")
-            }
-            if let key, let existing = try await repository.orderId(customerId: customer, idempotencyKey: key, on: connection, logger: context.logger)
-            {
-                let order = try await repository.order(id: existing, customerId: customer, on: connection, logger: context.logger)
-                guard let order, order.id == existing else { throw OrdersRepositoryError("order \(existing) vanished") }
-                if try await repository.orderId(cartId: id, on: connection, logger: context.logger) != existing {
-                    throw Problem(.unprocessableContent, "Idempotency-Key '\(key)' was already used for another cart's checkout")
+            if let key {
+                // Under the cart's lock, so that a retry racing the first attempt finds its order.
+                guard try await repository.cart(id: id, customerId: customer, forUpdate: true, on: connection, logger: context.logger) != nil
+                else { throw Problem(.notFound, "no cart \(id) for this customer") }
+                if let replayed = try await replay(key: key, cart: id, customer: customer, on: connection, logger: context.logger) {
+                    return replayed
                 }
-                return CheckoutAccepted(orderId: existing, status: order.status)
-            }
-            guard cart.status == "open" else {
-                let orderId = try await repository.orderId(cartId: id, on: connection, logger: context.logger)
-                throw Problem(.conflict, "cart \(id) is already checked out" + (orderId.map { " as order \($0)" } ?? ""))
-            }
-            guard !cart.items.isEmpty else { throw Problem(.unprocessableContent, "cart \(id) is empty") }
-            if let gone = cart.items.first(where: { $0.priceCents < 0 }) {
-                throw Problem(.unprocessableContent, "sku '\(gone.sku)' is no longer in the catalogue")
             }
             let orderId = UUID()
-            let total = cart.items.reduce(0) { $0 + $1.quantity * $1.priceCents }
-            try await repository.insertOrder(
-                id: orderId,
-                cart: cart,
-                idempotencyKey: key,
-                totalCents: total,
-                traceId: context.trace.traceId,
-                on: connection,
-                logger: context.logger
-            )
+            guard
+                let placement = try await repository.placeOrder(
+                    id: orderId,
+                    cartId: id,
+                    customerId: customer,
+                    idempotencyKey: key,
+                    traceId: context.trace.traceId,
+                    on: connection,
+                    logger: context.logger
+                )
+            else { throw Problem(.notFound, "no cart \(id) for this customer") }
+            let cart = placement.cart
+            guard let total = placement.totalCents else {
+                guard cart.status == "open" else {
+                    let orderId = try await repository.orderId(cartId: id, on: connection, logger: context.logger)
+                    throw Problem(.conflict, "cart \(id) is already checked out" + (orderId.map { " as order \($0)" } ?? ""))
+                }
+                guard !cart.items.isEmpty else { throw Problem(.unprocessableContent, "cart \(id) is empty") }
+                if let gone = cart.items.first(where: { $0.priceCents < 0 }) {
+                    throw Problem(.unprocessableContent, "sku '\(gone.sku)' is no longer in the catalogue")
+                }
+                throw OrdersRepositoryError("cart \(id) was open with every item priced, yet no order was placed")
+            }
             let event = OrderPlaced(
                 orderId: orderId,
                 customerId: customer,
@@ -154,6 +155,19 @@ struct CartsController: Sendable {
         }
         CrashPoint.reached("orders.after-commit-before-response", logger: context.logger)
         return EditedResponse(status: .accepted, response: accepted)
+    }
+
+    /// The order an earlier checkout with this Idempotency-Key placed, if any; 422 if that was another cart's.
+    private func replay(key: String, cart: UUID, customer: UUID, on connection: PostgresConnection, logger: Logger) async throws -> CheckoutAccepted? {
+        guard let existing = try await repository.orderId(customerId: customer, idempotencyKey: key, on: connection, logger: logger) else {
+            return nil
+        }
+        let order = try await repository.order(id: existing, customerId: customer, on: connection, logger: logger)
+        guard let order, order.id == existing else { throw OrdersRepositoryError("order \(existing) vanished") }
+        if try await repository.orderId(cartId: cart, on: connection, logger: logger) != existing {
+            throw Problem(.unprocessableContent, "Idempotency-Key '\(key)' was already used for another cart's checkout")
+        }
+        return CheckoutAccepted(orderId: existing, status: order.status)
     }
 }
 

@@ -85,25 +85,35 @@ struct OrdersRepository: Sendable {
         return nil
     }
 
-    /// Stores a pending order with its lines and closes its cart, in one statement.
-    func insertOrder(
+    /// Places an order of the customer's cart in one statement (``OrdersStatements/PlaceOrder``): the cart as it
+    /// was read under its lock, and the new order's total if it was placed (the cart open, not empty, every item
+    /// priced); nil if the customer has no such cart.
+    func placeOrder(
         id: UUID,
-        cart: CartRecord,
+        cartId: UUID,
+        customerId: UUID,
         idempotencyKey: String?,
-        totalCents: Int,
         traceId: String,
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws {
-        let statement = OrdersStatements.InsertOrder(
-            id: id,
-            cart: cart,
+    ) async throws -> (cart: CartRecord, totalCents: Int?)? {
+        let statement = OrdersStatements.PlaceOrder(
+            orderId: id,
+            cartId: cartId,
+            customerId: customerId,
             idempotencyKey: idempotencyKey,
-            totalCents: totalCents,
             traceId: traceId
         )
-        // Drained as a row sequence: PostgresNIO 1.33.2's command-tag overload traps on prepared statements.
-        for try await _ in try await connection.execute(statement, logger: logger) {}
+        var placed: (cart: CartRecord, totalCents: Int?)?
+        for try await row in try await connection.execute(statement, logger: logger) {
+            if placed == nil {
+                placed = (CartRecord(id: cartId, customerId: customerId, status: row.status, items: []), row.totalCents)
+            }
+            if let sku = row.sku, let quantity = row.quantity {
+                placed?.cart.items.append(OrderLine(sku: sku, quantity: quantity, priceCents: row.priceCents))
+            }
+        }
+        return placed
     }
 
     /// The order with its lines; with `customerId`, only if it is that customer's.

@@ -58,41 +58,53 @@ enum OrdersStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try cart.decodeRow(row) }
     }
 
-    /// Stores a pending order with its lines and closes its cart.
-    struct InsertOrder: PostgresPreparedStatement {
+    /// Locks the customer's cart and, if it is open, holds items and every item is in the catalogue, stores a
+    /// pending order of them at catalogue prices and closes the cart: one statement where a checkout sent a locking
+    /// read and then an insert. Returns the cart as it read it (its status, then one row per item, as ``Cart``),
+    /// each row with the new order's total, null when nothing was placed; no row when the customer has no such cart.
+    struct PlaceOrder: PostgresPreparedStatement {
         static let sql = """
-            WITH o AS (
+            WITH cart AS (
+                SELECT id, status FROM orders.carts WHERE id = $2 AND customer_id = $3 FOR UPDATE),
+            items AS (
+                SELECT i.sku, i.quantity, p.price_cents
+                FROM cart JOIN orders.cart_items i ON i.cart_id = cart.id
+                LEFT JOIN orders.catalogue p ON p.sku = i.sku),
+            placeable AS (
+                SELECT sum(quantity * price_cents)::bigint AS total FROM items
+                WHERE (SELECT status FROM cart) = 'open'
+                HAVING count(*) > 0 AND count(*) = count(price_cents)),
+            o AS (
                 INSERT INTO orders.orders (id, customer_id, cart_id, idempotency_key, status, total_cents, trace_id)
-                VALUES ($1, $2, $3, $4, 'pending', $5, $6)),
+                SELECT $1, $3, $2, $4, 'pending', total, $5 FROM placeable RETURNING total_cents),
             l AS (
                 INSERT INTO orders.order_lines (order_id, sku, quantity, price_cents)
-                SELECT $1, sku, quantity, price_cents
-                FROM unnest($7::text[], $8::int[], $9::bigint[]) AS l(sku, quantity, price_cents))
-            UPDATE orders.carts SET status = 'checked_out' WHERE id = $3
+                SELECT $1, sku, quantity, price_cents FROM items WHERE EXISTS (SELECT 1 FROM placeable)),
+            closed AS (
+                UPDATE orders.carts SET status = 'checked_out' WHERE id = $2 AND EXISTS (SELECT 1 FROM placeable))
+            SELECT cart.status, i.sku, i.quantity, coalesce(i.price_cents, -1), (SELECT total_cents FROM o)
+            FROM cart LEFT JOIN items i ON true
+            ORDER BY i.sku
             """
-        typealias Row = ()
+        typealias Row = (status: String, sku: String?, quantity: Int?, priceCents: Int, totalCents: Int?)
 
-        var id: UUID
-        var cart: CartRecord
+        var orderId: UUID
+        var cartId: UUID
+        var customerId: UUID
         var idempotencyKey: String?
-        var totalCents: Int
         var traceId: String
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 9)
-            bindings.append(id)
-            bindings.append(cart.customerId)
-            bindings.append(cart.id)
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(orderId)
+            bindings.append(cartId)
+            bindings.append(customerId)
             bindings.append(idempotencyKey)
-            bindings.append(totalCents)
             bindings.append(traceId)
-            bindings.append(cart.items.map(\.sku))
-            bindings.append(cart.items.map(\.quantity))
-            bindings.append(cart.items.map(\.priceCents))
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws {}
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String?, Int?, Int, Int?).self) }
     }
 
     /// Moves an order to a status if it is in one of `from`; a row when it was.

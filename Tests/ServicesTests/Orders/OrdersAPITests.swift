@@ -146,6 +146,56 @@ struct OrdersAPITests {
         }
     }
 
+    @Test func concurrentCheckoutsOfOneCartPlaceOneOrderAndTheRestConflict() async throws {
+        try await withOrders { client, world in
+            let auth = try await customer(client)
+            let cart = try await cart(client, auth, quantity: 3)
+            let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String).self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        let response = try await client.send(
+                            .post,
+                            "/carts/\(cart)/checkout",
+                            json: #"{"paymentToken":"tok_visa"}"#,
+                            headers: auth
+                        )
+                        return (response.status, String(buffer: response.body))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let accepted = statuses.filter { $0.0 == .accepted }
+            #expect(accepted.count == 1, "\(statuses)")
+            let orderId = try #require(accepted.first.map { try JSONDecoder().decode(Accepted.self, from: Data($0.1.utf8)).orderId })
+            for (status, body) in statuses where status != .accepted {
+                #expect(status == .conflict && body.contains("already checked out as order \(orderId)"), "\(body)")
+            }
+            #expect(try await world.scalar("SELECT count(*) FROM orders.orders", as: Int.self) == 1)
+            #expect(try await world.scalar("SELECT count(*) FROM bus.events WHERE type = 'order.placed'", as: Int.self) == 1)
+            let order = try await client.send(.get, "/orders/\(orderId)", headers: auth).decode(Order.self)
+            #expect(order.totalCents == 3750)
+            #expect(order.lines == [OrderLine(sku: "mug", quantity: 3, priceCents: 1250)])
+        }
+    }
+
+    @Test func aCartWithAnItemNoLongerInTheCatalogueIsRefusedAndStaysOpen() async throws {
+        try await withOrders { client, world in
+            let auth = try await customer(client)
+            let cart = try await cart(client, auth)
+            #expect(try await client.send(.post, "/carts/\(cart)/items", json: #"{"sku":"lamp","quantity":1}"#, headers: auth).status == .ok)
+            try await world.withSuperuser { connection in
+                _ = try await connection.query("DELETE FROM orders.catalogue WHERE sku = 'lamp'", logger: testLogger)
+            }
+            let refused = try await client.send(.post, "/carts/\(cart)/checkout", json: #"{"paymentToken":"t"}"#, headers: auth)
+            #expect(refused.status == .unprocessableContent)
+            #expect(try refused.problem().detail == "sku 'lamp' is no longer in the catalogue")
+            #expect(try await world.scalar("SELECT count(*) FROM orders.orders", as: Int.self) == 0)
+            #expect(try await world.scalar("SELECT count(*) FROM orders.order_lines", as: Int.self) == 0)
+            #expect(try await world.scalar("SELECT status FROM orders.carts WHERE id = \(cart)", as: String.self) == "open")
+            #expect(try await world.scalar("SELECT count(*) FROM bus.events WHERE type = 'order.placed'", as: Int.self) == 0)
+        }
+    }
+
     @Test func clientMistakesAre4xxProblems() async throws {
         try await withOrders { client, world in
             let auth = try await customer(client)
