@@ -107,7 +107,9 @@ struct BusBenchmark {
                                         .reduce(into: 0) { count, _ in count += 1 }
                                     claimed.consumed(taken)
                                 } catch {
-                                    if !Task.isCancelled { logger.warning("plain SQL workload: \(error)") }
+                                    if !Task.isCancelled {
+                                        logger.warning("plain SQL workload: \(DatabaseFailure(error, database: database))")
+                                    }
                                 }
                             }
                         }
@@ -231,7 +233,7 @@ struct BusBenchmark {
                                         try await bus.publish(events)
                                         handled.produced(batch)
                                     } catch {
-                                        if !Task.isCancelled { logger.warning("publisher: \(error)") }
+                                        if !Task.isCancelled { logger.warning("publisher: \(DatabaseFailure(error, database: database))") }
                                     }
                                 }
                             }

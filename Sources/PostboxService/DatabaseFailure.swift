@@ -23,10 +23,12 @@ public struct DatabaseFailure: Error, CustomStringConvertible, Sendable {
             description = failure.description
             return
         }
-        guard let error = error as? PSQLError else {
+        guard var error = error as? PSQLError else {
             description = "\(target): \(error)"
             return
         }
+        // A connection closed by the server reports the server's reason one level down.
+        if error.serverInfo == nil, let cause = error.underlying as? PSQLError, cause.serverInfo != nil { error = cause }
         if let server = error.serverInfo, let message = server[.message] {
             var line = "\(target): \(message)"
             if let state = server[.sqlState] { line += " (SQLSTATE \(state))" }
