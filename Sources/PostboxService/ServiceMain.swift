@@ -125,12 +125,7 @@ public enum ServiceMain {
         while true {
             do {
                 // One direct connection first: it fails fast with the reason, where the pool would wait quietly.
-                let probe = try await PostgresConnection.connect(
-                    configuration: settings.database.connectionConfiguration,
-                    id: 0,
-                    logger: logger.quieted()
-                )
-                try? await probe.close()
+                try await settings.database.checkConnection(logger: logger.quieted())
                 try await SchemaSetup.migrate(
                     configuration: settings.database.configuration,
                     usesBus: usesBus,
@@ -145,7 +140,7 @@ public enum ServiceMain {
                 guard ContinuousClock.now < deadline else { throw error }
                 logger.warning(
                     "database not reachable yet; retrying",
-                    metadata: ["error": "\(String(reflecting: error))"]
+                    metadata: ["error": "\(error as? DatabaseFailure ?? DatabaseFailure(error, database: settings.database))"]
                 )
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(2))
