@@ -104,5 +104,10 @@ enum BusSchema {
             name: "one plan per connection for the per-delivery functions with constant limits",
             statements: DeliveryRoutines.plannedOnce.map { $0.setting("plan_cache_mode", to: "force_generic_plan") }
         ),
+        SchemaMigration(
+            version: 5,
+            name: "bus.publish_v1: publish from inside any statement",
+            statements: [PublishFunction.definition]
+        ),
     ]
 }

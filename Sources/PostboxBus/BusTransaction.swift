@@ -68,6 +68,12 @@ public final class BusTransaction: Sendable {
         state.withLock { $0.topics.formUnion(envelopes.map(\.type)) }
     }
 
+    /// Wakes the consumers of `topics` once this transaction commits, for events it published in SQL
+    /// (`bus.publish_v1`, see docs/bus.md) rather than through ``publish(_:deliverAt:)``.
+    public func wakeConsumersAfterCommit(of topics: Set<String>) {
+        state.withLock { $0.topics.formUnion(topics) }
+    }
+
     /// The publishes held so far, in order; they are no longer held.
     func takeDeferredPublishes() -> [(envelopes: [EventEnvelope], deliverAt: Date?)] {
         state.withLock { state in

@@ -98,6 +98,13 @@ public final class MessageBus: Service, Sendable {
         notifier.committed(topics: Set(envelopes.map(\.type)))
     }
 
+    /// Wakes the consumers of `topics` after a transaction of your own committed events published in SQL
+    /// (`bus.publish_v1`, see docs/bus.md), as ``publish(_:deliverAt:)`` does after its own commit. Call it only
+    /// after the commit: a consumer woken earlier finds nothing and sleeps until its next poll.
+    public func wakeConsumers(of topics: Set<String>) {
+        notifier.committed(topics: topics)
+    }
+
     /// Publishes one event in a transaction of its own.
     public func publish(_ envelope: EventEnvelope, deliverAt: Date? = nil) async throws {
         try await publish([envelope], deliverAt: deliverAt)

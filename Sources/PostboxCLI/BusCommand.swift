@@ -43,7 +43,7 @@ struct BusCommand: AsyncParsableCommand {
                     defer { group.cancelAll() }
                     return try await body(MessageBus(client: client, logger: logger))
                 }
-            } catch where error is PSQLError || error is PostgresTransactionError {
+            } catch  where error is PSQLError || error is PostgresTransactionError {
                 throw DatabaseFailure(error, database: url)
             }
         }

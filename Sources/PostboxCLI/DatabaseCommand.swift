@@ -25,7 +25,7 @@ struct DatabaseCommand: AsyncParsableCommand {
             try await admin.checkConnection(logger: logger.quieted())
             do {
                 try await SchemaSetup.prepare(configuration: admin.configuration, logger: logger)
-            } catch where error is PSQLError || error is PostgresTransactionError {
+            } catch  where error is PSQLError || error is PostgresTransactionError {
                 throw DatabaseFailure(error, database: admin)
             }
             print("set up \(admin): roles \(SchemaSetup.serviceRoles.joined(separator: ", ")), their schemas, and the bus")

@@ -17,6 +17,7 @@ struct SchemaHistoryTests {
                 "2: 3502e798cee8e97b",
                 "3: 4f4af212bc36f286",
                 "4: 833d9d43c323283a",
+                "5: f21eb70f6ee6569b",
             ]
         )
     }

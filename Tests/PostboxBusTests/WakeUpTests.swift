@@ -1,14 +1,19 @@
 import Foundation
-@testable import PostboxBus
 import PostgresNIO
 import Synchronization
 import Testing
+
+@testable import PostboxBus
 
 /// How a publish wakes several consumers of one subscription in one process.
 @Suite("Wake-ups", .timeLimit(.minutes(2)))
 struct WakeUpTests {
     /// Eight claim loops, one delivery at a time each, polling too rarely to matter within the test.
-    private static func idleConsumers(_ harness: BusHarness, name: String, handler: @escaping @Sendable (ReceivedEvent) async throws -> Void) -> [Consumer] {
+    private static func idleConsumers(
+        _ harness: BusHarness,
+        name: String,
+        handler: @escaping @Sendable (ReceivedEvent) async throws -> Void
+    ) -> [Consumer] {
         let subscription = fastSubscription(name, concurrency: 1, claimBatchSize: 1, pollInterval: .seconds(60))
         return (0..<8).map { _ in harness.bus.consumer(subscription) { event, _ in try await handler(event) } }
     }
@@ -38,6 +43,68 @@ struct WakeUpTests {
             // Waking every idle consumer made about fourteen (281). Without waiting for idle consumers, a clean-clone
             // test run on the loaded machine counted 108.
             #expect(wasted <= 5 * events, "\(wasted) empty claims for \(events) events")
+        }
+    }
+
+    /// `bus.publish_v1` publishes from inside a statement of the caller's own; the caller's wake-up after the commit
+    /// (on its own or through the transaction) reaches consumers that would otherwise sleep for their 60 s poll.
+    @Test func eventsPublishedInSQLReachEachSubscriptionOnceAndTheirWakeUpsWakeIdleConsumers() async throws {
+        try await withBus { harness in
+            try await harness.execute("CREATE TABLE app.orders (id uuid PRIMARY KEY)")
+            let consumers = ["inventory", "payments"].map { name in
+                harness.bus.consumer(fastSubscription(name, concurrency: 1, claimBatchSize: 1, pollInterval: .seconds(60))) {
+                    event,
+                    transaction in try await recordEffect(event, by: name, in: transaction)
+                }
+            }
+            for consumer in consumers { try await harness.bus.register(consumer.subscription) }
+            /// Inserts an order and publishes its event in one statement; whether the event was new.
+            func placeAndPublish(_ id: UUID, sequence: Int, on connection: PostgresConnection) async throws -> Bool {
+                let payload = try EventEnvelope(TestEvent(sequence: sequence, key: "k\(sequence)")).payload
+                let rows = try await connection.query(
+                    """
+                    WITH o AS (INSERT INTO app.orders VALUES (\(UUID())) RETURNING id)
+                    SELECT bus.publish_v1(\(id), \(TestEvent.eventType), 1, now(), 'sql-1', NULL, NULL, 'k', \(payload)::jsonb)
+                    FROM o
+                    """,
+                    logger: testLogger
+                )
+                for try await new in rows.decode(Bool.self) { return new }
+                throw HarnessError("bus.publish_v1 returned no row")
+            }
+            let first = UUID.timeOrdered()
+            let second = UUID.timeOrdered()
+            try await harness.running(consumers) {
+                try await eventually("both consumers idle") { consumers.allSatisfy(\.isWaitingForWork) }
+                let published = try await harness.client.withConnection { try await placeAndPublish(first, sequence: 1, on: $0) }
+                #expect(published)
+                harness.bus.wakeConsumers(of: [TestEvent.eventType])
+                try await eventually("each subscription handled the first event", timeout: .seconds(20)) {
+                    try await harness.effectCount() == 2
+                }
+                try await eventually("both consumers idle again") { consumers.allSatisfy(\.isWaitingForWork) }
+                let secondIsNew = try await harness.bus.withTransaction { transaction in
+                    let new = try await placeAndPublish(second, sequence: 2, on: try await transaction.connection)
+                    transaction.wakeConsumersAfterCommit(of: [TestEvent.eventType])
+                    return new
+                }
+                #expect(secondIsNew)
+                try await eventually("each subscription handled the second event", timeout: .seconds(20)) {
+                    try await harness.effectCount() == 4
+                }
+                // The same id again: skipped, with nothing delivered.
+                #expect(try await harness.client.withConnection { try await placeAndPublish(first, sequence: 1, on: $0) } == false)
+            }
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.events", as: Int.self) == 2)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries", as: Int.self) == 0)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.handled", as: Int.self) == 4)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM app.effects WHERE sequence_key = 'k1'", as: Int.self) == 2)
+            #expect(
+                try await harness.scalar(
+                    "SELECT string_agg(DISTINCT correlation_id || '/' || ordering_key, ',') FROM bus.events",
+                    as: String.self
+                ) == "sql-1/k"
+            )
         }
     }
 

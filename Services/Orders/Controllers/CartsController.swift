@@ -108,57 +108,79 @@ struct CartsController: Sendable {
         guard (1...200).contains(token.count) else {
             throw Problem(.unprocessableContent, "paymentToken must be 1 to 200 characters")
         }
-        let accepted = try await bus.withTransaction { transaction -> CheckoutAccepted in
-            let connection = try await transaction.connection
-            if let key {
+        let event = PlacedOrderEvent(
+            id: .timeOrdered(),
+            correlationId: context.correlationId,
+            traceparent: context.trace.traceparent,
+            traceId: context.trace.traceId,
+            paymentToken: token
+        )
+        let accepted: CheckoutAccepted
+        if let key {
+            accepted = try await bus.withTransaction { transaction -> CheckoutAccepted in
+                let connection = try await transaction.connection
                 // Under the cart's lock, so that a retry racing the first attempt finds its order.
                 guard try await repository.cart(id: id, customerId: customer, forUpdate: true, on: connection, logger: context.logger) != nil
                 else { throw Problem(.notFound, "no cart \(id) for this customer") }
                 if let replayed = try await replay(key: key, cart: id, customer: customer, on: connection, logger: context.logger) {
                     return replayed
                 }
+                let placed = try await place(cart: id, customer: customer, key: key, event: event, on: connection, logger: context.logger)
+                transaction.wakeConsumersAfterCommit(of: [OrderPlaced.eventType])
+                return placed
             }
-            let orderId = UUID()
-            guard
-                let placement = try await repository.placeOrder(
-                    id: orderId,
-                    cartId: id,
-                    customerId: customer,
-                    idempotencyKey: key,
-                    traceId: context.trace.traceId,
-                    on: connection,
-                    logger: context.logger
-                )
-            else { throw Problem(.notFound, "no cart \(id) for this customer") }
-            let cart = placement.cart
-            guard let total = placement.totalCents else {
-                guard cart.status == "open" else {
-                    let orderId = try await repository.orderId(cartId: id, on: connection, logger: context.logger)
-                    throw Problem(.conflict, "cart \(id) is already checked out" + (orderId.map { " as order \($0)" } ?? ""))
-                }
-                guard !cart.items.isEmpty else { throw Problem(.unprocessableContent, "cart \(id) is empty") }
-                if let gone = cart.items.first(where: { $0.priceCents < 0 }) {
-                    throw Problem(.unprocessableContent, "sku '\(gone.sku)' is no longer in the catalogue")
-                }
-                throw OrdersRepositoryError("cart \(id) was open with every item priced, yet no order was placed")
+        } else {
+            // One statement, committing on its own: the order, its lines, the closed cart and the event.
+            accepted = try await bus.client.withConnection { connection in
+                try await place(cart: id, customer: customer, key: nil, event: event, on: connection, logger: context.logger)
             }
-            let event = OrderPlaced(
-                orderId: orderId,
-                customerId: customer,
-                lines: cart.items,
-                totalCents: total,
-                paymentToken: token
-            )
-            try await transaction.publish(context.envelope(event, orderingKey: orderId.uuidString))
-            context.logger.info("order placed", metadata: ["order.id": "\(orderId)", "order.total_cents": "\(total)"])
-            return CheckoutAccepted(orderId: orderId, status: "pending")
+            bus.wakeConsumers(of: [OrderPlaced.eventType])
         }
         CrashPoint.reached("orders.after-commit-before-response", logger: context.logger)
         return EditedResponse(status: .accepted, response: accepted)
     }
 
+    /// Places the order of the cart and publishes its `order.placed` (one statement); a refusal as a problem, which
+    /// places nothing.
+    private func place(
+        cart id: UUID,
+        customer: UUID,
+        key: String?,
+        event: PlacedOrderEvent,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> CheckoutAccepted {
+        let orderId = UUID()
+        guard
+            let placement = try await repository.placeOrder(
+                id: orderId,
+                cartId: id,
+                customerId: customer,
+                idempotencyKey: key,
+                event: event,
+                on: connection,
+                logger: logger
+            )
+        else { throw Problem(.notFound, "no cart \(id) for this customer") }
+        let cart = placement.cart
+        guard let total = placement.totalCents else {
+            guard cart.status == "open" else {
+                let orderId = try await repository.orderId(cartId: id, on: connection, logger: logger)
+                throw Problem(.conflict, "cart \(id) is already checked out" + (orderId.map { " as order \($0)" } ?? ""))
+            }
+            guard !cart.items.isEmpty else { throw Problem(.unprocessableContent, "cart \(id) is empty") }
+            if let gone = cart.items.first(where: { $0.priceCents < 0 }) {
+                throw Problem(.unprocessableContent, "sku '\(gone.sku)' is no longer in the catalogue")
+            }
+            throw OrdersRepositoryError("cart \(id) was open with every item priced, yet no order was placed")
+        }
+        logger.info("order placed", metadata: ["order.id": "\(orderId)", "order.total_cents": "\(total)"])
+        return CheckoutAccepted(orderId: orderId, status: "pending")
+    }
+
     /// The order an earlier checkout with this Idempotency-Key placed, if any; 422 if that was another cart's.
-    private func replay(key: String, cart: UUID, customer: UUID, on connection: PostgresConnection, logger: Logger) async throws -> CheckoutAccepted? {
+    private func replay(key: String, cart: UUID, customer: UUID, on connection: PostgresConnection, logger: Logger) async throws -> CheckoutAccepted?
+    {
         guard let existing = try await repository.orderId(customerId: customer, idempotencyKey: key, on: connection, logger: logger) else {
             return nil
         }

@@ -19,3 +19,13 @@ struct OrderRecord: Sendable {
     var cancellationRequested: Bool
     var lines: [OrderLine]
 }
+
+/// What a checkout's `order.placed` carries besides what the placing statement reads: its envelope's identity
+/// and tracing, and the payment token the customer gave.
+struct PlacedOrderEvent: Sendable {
+    var id: UUID
+    var correlationId: String
+    var traceparent: String
+    var traceId: String
+    var paymentToken: String
+}

@@ -85,15 +85,15 @@ struct OrdersRepository: Sendable {
         return nil
     }
 
-    /// Places an order of the customer's cart in one statement (``OrdersStatements/PlaceOrder``): the cart as it
-    /// was read under its lock, and the new order's total if it was placed (the cart open, not empty, every item
-    /// priced); nil if the customer has no such cart.
+    /// Places an order of the customer's cart and publishes its `order.placed`, in one statement
+    /// (``OrdersStatements/PlaceOrder``): the cart as it was read under its lock, and the new order's total if it
+    /// was placed (the cart open, not empty, every item priced); nil if the customer has no such cart.
     func placeOrder(
         id: UUID,
         cartId: UUID,
         customerId: UUID,
         idempotencyKey: String?,
-        traceId: String,
+        event: PlacedOrderEvent,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> (cart: CartRecord, totalCents: Int?)? {
@@ -102,16 +102,25 @@ struct OrdersRepository: Sendable {
             cartId: cartId,
             customerId: customerId,
             idempotencyKey: idempotencyKey,
-            traceId: traceId
+            traceId: event.traceId,
+            eventId: event.id,
+            correlationId: event.correlationId,
+            traceparent: event.traceparent,
+            paymentToken: event.paymentToken
         )
         var placed: (cart: CartRecord, totalCents: Int?)?
+        var published = 0
         for try await row in try await connection.execute(statement, logger: logger) {
             if placed == nil {
                 placed = (CartRecord(id: cartId, customerId: customerId, status: row.status, items: []), row.totalCents)
+                published = row.published
             }
             if let sku = row.sku, let quantity = row.quantity {
                 placed?.cart.items.append(OrderLine(sku: sku, quantity: quantity, priceCents: row.priceCents))
             }
+        }
+        if placed?.totalCents != nil && published != 1 {
+            throw OrdersRepositoryError("order \(id) was placed but its event \(event.id) was not published")
         }
         return placed
     }

@@ -59,9 +59,13 @@ enum OrdersStatements {
     }
 
     /// Locks the customer's cart and, if it is open, holds items and every item is in the catalogue, stores a
-    /// pending order of them at catalogue prices and closes the cart: one statement where a checkout sent a locking
-    /// read and then an insert. Returns the cart as it read it (its status, then one row per item, as ``Cart``),
-    /// each row with the new order's total, null when nothing was placed; no row when the customer has no such cart.
+    /// pending order of them at catalogue prices, closes the cart and publishes its `order.placed`: one statement
+    /// (one round trip, committing on its own) where a checkout sent BEGIN, a locking read, an insert, a publish
+    /// and COMMIT. Returns the cart as it read it (its status, then one row per item, as ``Cart``), each row with
+    /// the new order's total, null when nothing was placed; no row when the customer has no such cart.
+    ///
+    /// The event's body is built here from the rows the statement read, by `bus.publish_v1` (docs/bus.md,
+    /// "Publishing from SQL"), as ``OrderPlaced`` encodes it; `checkoutPublishesWhatTheOrderHolds` decodes it.
     struct PlaceOrder: PostgresPreparedStatement {
         static let sql = """
             WITH cart AS (
@@ -81,30 +85,51 @@ enum OrdersStatements {
                 INSERT INTO orders.order_lines (order_id, sku, quantity, price_cents)
                 SELECT $1, sku, quantity, price_cents FROM items WHERE EXISTS (SELECT 1 FROM placeable)),
             closed AS (
-                UPDATE orders.carts SET status = 'checked_out' WHERE id = $2 AND EXISTS (SELECT 1 FROM placeable))
-            SELECT cart.status, i.sku, i.quantity, coalesce(i.price_cents, -1), (SELECT total_cents FROM o)
+                UPDATE orders.carts SET status = 'checked_out' WHERE id = $2 AND EXISTS (SELECT 1 FROM placeable)),
+            published AS (
+                SELECT bus.publish_v1(
+                    $6, '\(OrderPlaced.eventType)', \(OrderPlaced.eventVersion), now(), $7, NULL, $8, upper($1::text),
+                    jsonb_build_object(
+                        'orderId', $1::uuid, 'customerId', $3::uuid,
+                        'lines', (SELECT jsonb_agg(
+                                jsonb_build_object('sku', sku, 'quantity', quantity, 'priceCents', price_cents)
+                                ORDER BY sku)
+                            FROM items),
+                        'totalCents', o.total_cents, 'paymentToken', $9::text)) AS new
+                FROM o)
+            SELECT cart.status, i.sku, i.quantity, coalesce(i.price_cents, -1), (SELECT total_cents FROM o),
+                (SELECT count(*) FROM published WHERE new)::int
             FROM cart LEFT JOIN items i ON true
             ORDER BY i.sku
             """
-        typealias Row = (status: String, sku: String?, quantity: Int?, priceCents: Int, totalCents: Int?)
+        typealias Row = (status: String, sku: String?, quantity: Int?, priceCents: Int, totalCents: Int?, published: Int)
 
         var orderId: UUID
         var cartId: UUID
         var customerId: UUID
         var idempotencyKey: String?
         var traceId: String
+        /// The `order.placed` event's id, correlation id and trace context.
+        var eventId: UUID
+        var correlationId: String
+        var traceparent: String
+        var paymentToken: String
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 5)
+            var bindings = PostgresBindings(capacity: 9)
             bindings.append(orderId)
             bindings.append(cartId)
             bindings.append(customerId)
             bindings.append(idempotencyKey)
             bindings.append(traceId)
+            bindings.append(eventId)
+            bindings.append(correlationId)
+            bindings.append(traceparent)
+            bindings.append(paymentToken)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String?, Int?, Int, Int?).self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String?, Int?, Int, Int?, Int).self) }
     }
 
     /// Moves an order to a status if it is in one of `from`; a row when it was.

@@ -98,6 +98,57 @@ struct OrdersAPITests {
         }
     }
 
+    /// A checkout without an Idempotency-Key builds its `order.placed` in SQL (`bus.publish_v1`): the event must
+    /// decode to exactly what the order holds and carry the request's correlation id and trace.
+    @Test func checkoutPublishesWhatTheOrderHolds() async throws {
+        try await withOrders { client, world in
+            var headers = try await customer(client)
+            let cart = try await cart(client, headers, quantity: 3)
+            #expect(try await client.send(.post, "/carts/\(cart)/items", json: #"{"sku":"lamp","quantity":2}"#, headers: headers).status == .ok)
+            headers[HTTPField.Name("X-Correlation-Id")!] = "checkout-42"
+            headers[HTTPField.Name("traceparent")!] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            let answer = try await client.send(.post, "/carts/\(cart)/checkout", json: #"{"paymentToken":"tok_mastercard"}"#, headers: headers)
+            #expect(answer.status == .accepted)
+            let orderId = try answer.decode(Accepted.self).orderId
+            let customerId = try #require(try await world.scalar("SELECT customer_id FROM orders.orders WHERE id = \(orderId)", as: UUID.self))
+            let events = try await world.withSuperuser { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT payload::text, version, ordering_key, correlation_id, causation_id, traceparent
+                    FROM bus.events WHERE type = 'order.placed'
+                    """,
+                    logger: testLogger
+                )
+                var found: [(OrderPlaced, Int, String?, String?, UUID?, String?)] = []
+                for try await (text, version, key, correlation, causation, traceparent) in rows.decode(
+                    (String, Int, String?, String?, UUID?, String?).self
+                ) {
+                    found.append(
+                        (try JSONDecoder().decode(OrderPlaced.self, from: Data(text.utf8)), version, key, correlation, causation, traceparent)
+                    )
+                }
+                return found
+            }
+            try #require(events.count == 1)
+            let (placed, version, key, correlation, causation, traceparent) = events[0]
+            #expect(
+                placed
+                    == OrderPlaced(
+                        orderId: orderId,
+                        customerId: customerId,
+                        lines: [OrderLine(sku: "lamp", quantity: 2, priceCents: 3000), OrderLine(sku: "mug", quantity: 3, priceCents: 1250)],
+                        totalCents: 9750,
+                        paymentToken: "tok_mastercard"
+                    )
+            )
+            #expect(version == OrderPlaced.eventVersion)
+            #expect(key == orderId.uuidString)
+            #expect(correlation == "checkout-42")
+            #expect(causation == nil)
+            #expect(traceparent?.hasPrefix("00-0af7651916cd43dd8448eb211c80319c-") == true)
+        }
+    }
+
     @Test func flowEventsMoveTheOrderToItsFinalStateOnce() async throws {
         try await withOrders { client, world in
             let auth = try await customer(client)
