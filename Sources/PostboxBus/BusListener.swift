@@ -130,7 +130,7 @@ final class BusListener: Sendable {
                 failures += 1
                 logger.warning(
                     "bus listener lost its connection; consumers poll until it is back",
-                    metadata: ["error": "\(String(reflecting: error))", "bus.listener.failures": "\(failures)"]
+                    metadata: ["error": "\(DatabaseErrorText.describe(error))", "bus.listener.failures": "\(failures)"]
                 )
                 // No wake-up here: the reconnect below wakes every consumer, after the backoff.
                 let backoff = min(5.0, 0.1 * Double(1 << min(failures - 1, 6)))

@@ -104,7 +104,7 @@ public final class Consumer: Service, Sendable {
                 failures = 0
             } catch {
                 failures += 1
-                logger.warning("claim failed", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning("claim failed", metadata: ["error": "\(DatabaseErrorText.describe(error))"])
                 await wake.wait(timeout: .milliseconds(min(2000, 50 << min(failures, 6))))
                 continue
             }
@@ -168,7 +168,7 @@ public final class Consumer: Service, Sendable {
                 do {
                     try await store.renew(token: token, deliveryIds: ids, lease: subscription.lease)
                 } catch {
-                    logger.warning("lease renewal failed", metadata: ["error": "\(String(reflecting: error))"])
+                    logger.warning("lease renewal failed", metadata: ["error": "\(DatabaseErrorText.describe(error))"])
                 }
             }
         }
@@ -235,7 +235,7 @@ public final class Consumer: Service, Sendable {
             await fail(runnable[0], failure)
             return ([], false)
         }
-        logger.debug("batch failed; handling its events one by one", metadata: ["error": "\(String(reflecting: failure))"])
+        logger.debug("batch failed; handling its events one by one", metadata: ["error": "\(DatabaseErrorText.describe(failure))"])
         for delivery in runnable {
             if case .failure(let failure) = await handle([delivery], claimNext: 0) { await fail(delivery, failure) }
         }
@@ -272,17 +272,22 @@ public final class Consumer: Service, Sendable {
                             logger: logger
                         )
                     }
-                    let acknowledged = try await DeliveryStore.acknowledge(
-                        deliveryIds: batch.map(\.deliveryId),
-                        token: batch[0].leaseToken,
-                        owner: bus.instanceName,
-                        claimNext: claimNext,
-                        subscription: subscription.name,
-                        lease: subscription.lease,
-                        publishing: published,
-                        on: connection,
-                        logger: logger
-                    )
+                    let acknowledged: DeliveryStore.Acknowledgement
+                    do {
+                        acknowledged = try await DeliveryStore.acknowledge(
+                            deliveryIds: batch.map(\.deliveryId),
+                            token: batch[0].leaseToken,
+                            owner: bus.instanceName,
+                            claimNext: claimNext,
+                            subscription: subscription.name,
+                            lease: subscription.lease,
+                            publishing: published,
+                            on: connection,
+                            logger: logger
+                        )
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "25P02" {
+                        throw HandlingOutcome.unreadStatementFailure
+                    }
                     guard transaction.hasBegun else {
                         // Nothing was written before: the acknowledgement, with any events the handler published,
                         // committed on its own. What it could not acknowledge (a lease taken over, a duplicate) is
@@ -314,7 +319,7 @@ public final class Consumer: Service, Sendable {
         let event = delivery.event
         let metadata: Logger.Metadata = [
             "bus.event.id": "\(event.id)", "bus.event.type": "\(event.type)", "bus.attempt": "\(event.attempt)",
-            "error": "\(String(reflecting: error))",
+            "error": "\(DatabaseErrorText.describe(error))",
         ]
         switch error {
         case HandlingOutcome.leaseLost:
@@ -330,7 +335,7 @@ public final class Consumer: Service, Sendable {
             break
         }
         metrics.failures.increment()
-        let message = "attempt \(event.attempt): \(String(describing: error))"
+        let message = "attempt \(event.attempt): \(DatabaseErrorText.describe(error))"
         if let permanent = error as? any PermanentHandlerError {
             await deadLetter(delivery, reason: "permanent failure: \(permanent)", error: message)
         } else if event.attempt >= subscription.maxAttempts {
@@ -372,7 +377,7 @@ public final class Consumer: Service, Sendable {
     /// Bookkeeping that fails (database gone) is safe to drop: the lease expires and the event is claimed again.
     private func ignoringFailure(_ what: String, _ body: () async throws -> Void) async {
         do { try await body() } catch {
-            logger.warning("\(what) failed; the lease will expire", metadata: ["error": "\(String(reflecting: error))"])
+            logger.warning("\(what) failed; the lease will expire", metadata: ["error": "\(DatabaseErrorText.describe(error))"])
         }
     }
 }
@@ -384,9 +389,22 @@ private struct Lease: Sendable {
 }
 
 /// Why an acknowledgement did not go through.
-enum HandlingOutcome: Error {
+enum HandlingOutcome: Error, CustomStringConvertible {
     /// Another consumer took the lease over; this transaction must not commit.
     case leaseLost
     /// The event was handled by another delivery of the same id meanwhile.
     case duplicate
+    /// A statement of the handler failed, but the handler returned as if it had not: PostgresNIO reports an error
+    /// that comes while a statement runs only to whoever reads its rows.
+    case unreadStatementFailure
+
+    var description: String {
+        switch self {
+        case .leaseLost: "lease lost before acknowledgement"
+        case .duplicate: "the event was handled meanwhile"
+        case .unreadStatementFailure:
+            "a statement of the handler failed and the handler did not read its error, so the transaction was "
+                + "aborted (SQLSTATE 25P02); read every query's rows (`for try await row in rows`) to get the error"
+        }
+    }
 }

@@ -174,7 +174,7 @@ public final class MessageBus: Service, Sendable {
                     try await applyRetention()
                 }
             } catch {
-                logger.debug("bus maintenance failed", metadata: ["error": "\(String(reflecting: error))"])
+                logger.debug("bus maintenance failed", metadata: ["error": "\(DatabaseErrorText.describe(error))"])
             }
             try? await Task.sleep(for: configuration.maintenanceInterval)
         }

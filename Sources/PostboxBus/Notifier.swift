@@ -50,7 +50,7 @@ final class Notifier: Sendable {
                 }
             } catch {
                 // A lost wake-up only delays consumers until their next poll.
-                logger.debug("bus notification failed", metadata: ["error": "\(String(reflecting: error))"])
+                logger.debug("bus notification failed", metadata: ["error": "\(DatabaseErrorText.describe(error))"])
             }
             // Each notification costs a statement here and a wake-up in every listening process: a busy publisher
             // sends at most one per interval. One that publishes less often is never held back.

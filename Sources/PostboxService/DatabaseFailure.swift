@@ -1,4 +1,5 @@
 public import Logging
+import PostboxBus
 import PostgresNIO
 
 /// A database that cannot be used, in one line a person can act on.
@@ -29,10 +30,8 @@ public struct DatabaseFailure: Error, CustomStringConvertible, Sendable {
         }
         // A connection closed by the server reports the server's reason one level down.
         if error.serverInfo == nil, let cause = error.underlying as? PSQLError, cause.serverInfo != nil { error = cause }
-        if let server = error.serverInfo, let message = server[.message] {
-            var line = "\(target): \(message)"
-            if let state = server[.sqlState] { line += " (SQLSTATE \(state))" }
-            if let hint = server[.hint] { line += "; \(hint)" }
+        if let server = error.serverInfo, let message = server[.message], let said = DatabaseErrorText.serverMessage(error) {
+            var line = "\(target): \(said)"
             if ["3F000", "42P01", "42883"].contains(server[.sqlState] ?? ""), message.contains("bus") {
                 line += "; the bus is not set up in this database: run `postbox db setup --database-url ADMIN_URL` first"
             }

@@ -115,6 +115,35 @@ struct ConsumingTests {
         }
     }
 
+    /// PostgresNIO's errors describe themselves as "Generic description to prevent accidental leakage of sensitive
+    /// data"; a dead letter must say what the server said.
+    @Test func aHandlerThatFailsInTheDatabaseIsDeadLetteredWithTheServersReason() async throws {
+        try await withBus { harness in
+            // The error of a statement that fails while it runs reaches only whoever reads its rows: "reader"
+            // reads them, "skipper" does not, and its acknowledgement then finds the transaction aborted.
+            let consumers = ["reader", "skipper"].map { name in
+                harness.bus.consumer(fastSubscription(name, maxAttempts: 2)) { _, transaction in
+                    let rows = try await transaction.connection.query(
+                        "SELECT 1 / (SELECT count(*)::int FROM app.effects)",
+                        logger: transaction.logger
+                    )
+                    if name == "reader" { for try await _ in rows {} }
+                }
+            }
+            for consumer in consumers { try await harness.bus.register(consumer.subscription) }
+            let envelopes = try await harness.publish([TestEvent(sequence: 1)])
+            try await harness.running(consumers) {
+                try await eventually("dead-lettered twice") { try await harness.bus.deadLetters.list().count == 2 }
+            }
+            let read = try #require(try await harness.bus.deadLetters.inspect(subscription: "reader", eventId: envelopes[0].id))
+            #expect(read.reason == "gave up after 2 attempts")
+            #expect(read.errors == ["attempt 1: division by zero (SQLSTATE 22012)", "attempt 2: division by zero (SQLSTATE 22012)"])
+            let skipped = try #require(try await harness.bus.deadLetters.inspect(subscription: "skipper", eventId: envelopes[0].id))
+            #expect(skipped.errors.count == 2)
+            #expect(skipped.errors.allSatisfy { $0.contains("did not read its error") && $0.contains("25P02") })
+        }
+    }
+
     @Test func anUndecodableEventIsDeadLetteredWithItsReasonAndOthersAreUnaffected() async throws {
         try await withBus { harness in
             let consumer = harness.bus.consumer(fastSubscription("strict")) { event, transaction in
