@@ -113,16 +113,10 @@ public enum SchemaSetup {
                 do {
                     try await MessageBus.schemaMigrator.migrate(client: client, logger: logger)
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
-                    throw SchemaSetupError(
-                        description: "the bus schema is not set up in this database and this role may not create it; "
-                            + "run `postbox db setup --database-url <admin url>` or apply infra/postgres/setup.sql"
-                    )
+                    throw SchemaSetupError.busNotUpToDate
                 } catch let error as PostgresTransactionError {
                     if let psql = error.closureError as? PSQLError, psql.serverInfo?[.sqlState] == "42501" {
-                        throw SchemaSetupError(
-                            description: "the bus schema is not set up in this database and this role may not create "
-                                + "it; run `postbox db setup --database-url <admin url>` or apply infra/postgres/setup.sql"
-                        )
+                        throw SchemaSetupError.busNotUpToDate
                     }
                     throw error
                 }
@@ -140,6 +134,12 @@ public enum SchemaSetup {
 public struct SchemaSetupError: Error, CustomStringConvertible, Sendable {
     /// One line.
     public let description: String
+
+    /// The bus's migrations need an administrator: none were applied here, or a newer release added some.
+    static let busNotUpToDate = SchemaSetupError(
+        description: "the bus schema is missing or older than this service needs, and this role may not create or "
+            + "upgrade it; run `postbox db setup --database-url <admin url>` or apply infra/postgres/setup.sql"
+    )
 }
 
 extension Logger {

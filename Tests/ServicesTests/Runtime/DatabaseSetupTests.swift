@@ -4,6 +4,8 @@ import PostboxService
 import PostgresNIO
 import Testing
 
+@testable import Orders
+
 @Suite("database roles and setup")
 struct DatabaseSetupTests {
     @Test func infraSetupSQLIsTheSetupTheServicesUse() throws {
@@ -51,6 +53,29 @@ struct DatabaseSetupTests {
                 try await connection.query("CREATE SCHEMA sneaky", logger: testLogger)
             }
             try await connection.close()
+        }
+    }
+
+    /// A service started against a bus set up by an older release cannot upgrade it as its own role: it must say
+    /// so, and what to run, rather than that nothing is set up.
+    @Test func aServiceMeetingAnOlderBusItMayNotUpgradeSaysWhatToRun() async throws {
+        let (server, database) = try await ServiceDatabases.make(prefix: "older_bus")
+        let admin = try await PostgresConnection.connect(
+            configuration: server.connectionConfiguration(database: database),
+            id: 1,
+            logger: testLogger
+        )
+        try await admin.query("DROP FUNCTION bus.publish_v1", logger: testLogger)
+        try await admin.query("DELETE FROM bus.schema_migrations WHERE version = 5", logger: testLogger)
+        try await admin.close()
+        var orders = server.configuration(database: database)
+        orders.username = "orders"
+        do {
+            try await SchemaSetup.migrate(configuration: orders, usesBus: true, schema: OrdersSchema.migrator, logger: testLogger)
+            Issue.record("the orders role upgraded the bus schema")
+        } catch let error as SchemaSetupError {
+            #expect(error.description.contains("the bus schema is missing or older than this service needs"))
+            #expect(error.description.contains("postbox db setup --database-url <admin url>"))
         }
     }
 
