@@ -1,4 +1,5 @@
-/// The bus's tables, in the `bus` schema. Only this module reads or writes them.
+/// The bus's tables, in the `bus` schema. Only this module reads or writes them, directly or through the SQL functions
+/// it installs (``PublishFunction`` lets other statements publish).
 ///
 /// - `events`: every published envelope, kept for the retention period (history and deduplication by id).
 /// - `subscriptions`: which subscription receives which topic.
