@@ -12,18 +12,28 @@ public enum DatabaseErrorText {
     /// that failed, the reason one level down; a transaction's error as its cause; anything else as it describes
     /// itself.
     public static func describe(_ error: any Error) -> String {
+        let error = cause(of: error)
+        guard let failure = error as? PSQLError else { return String(describing: error) }
+        if let message = serverMessage(failure) { return message }
+        if let underlying = failure.underlying { return "\(failure.code): \(underlying)" }
+        return "\(failure.code)"
+    }
+
+    /// The error that says why: a transaction's error as the one that failed it, and a `PSQLError` for a connection
+    /// the server closed as the server's error one level down.
+    public static func cause(of error: any Error) -> any Error {
         var error = error
         if let transaction = error as? PostgresTransactionError,
             let cause = transaction.closureError ?? transaction.beginError ?? transaction.commitError
         {
             error = cause
         }
-        guard var failure = error as? PSQLError else { return String(describing: error) }
-        // A connection closed by the server reports the server's reason one level down.
-        if failure.serverInfo == nil, let cause = failure.underlying as? PSQLError, cause.serverInfo != nil { failure = cause }
-        if let message = serverMessage(failure) { return message }
-        if let underlying = failure.underlying { return "\(failure.code): \(underlying)" }
-        return "\(failure.code)"
+        if let failure = error as? PSQLError, failure.serverInfo == nil, let cause = failure.underlying as? PSQLError,
+            cause.serverInfo != nil
+        {
+            return cause
+        }
+        return error
     }
 
     /// The server's message with its SQLSTATE and hint, if the server sent one.

@@ -14,22 +14,15 @@ public struct DatabaseFailure: Error, CustomStringConvertible, Sendable {
     /// `error` as met while using `database`.
     public init(_ error: any Error, database: DatabaseURL) {
         let target = "\(database.host):\(database.port)/\(database.database) as \(database.username)"
-        var error = error
-        if let transaction = error as? PostgresTransactionError,
-            let cause = transaction.closureError ?? transaction.beginError ?? transaction.commitError
-        {
-            error = cause
-        }
+        let error = DatabaseErrorText.cause(of: error)
         if let failure = error as? DatabaseFailure {
             description = failure.description
             return
         }
-        guard var error = error as? PSQLError else {
+        guard let error = error as? PSQLError else {
             description = "\(target): \(error)"
             return
         }
-        // A connection closed by the server reports the server's reason one level down.
-        if error.serverInfo == nil, let cause = error.underlying as? PSQLError, cause.serverInfo != nil { error = cause }
         if let server = error.serverInfo, let message = server[.message], let said = DatabaseErrorText.serverMessage(error) {
             var line = "\(target): \(said)"
             if ["3F000", "42P01", "42883"].contains(server[.sqlState] ?? ""), message.contains("bus") {
