@@ -110,5 +110,13 @@ enum BusSchema {
             name: "bus.publish_v1: publish from inside any statement",
             statements: [PublishFunction.definition]
         ),
+        SchemaMigration(
+            version: 6,
+            name: "bus.acknowledge_in_statement_v1: a handler's statement acknowledges its event",
+            statements: [
+                DeliveryRoutines.acknowledgeInStatement.definition,
+                DeliveryRoutines.acknowledgeInStatement.setting("plan_cache_mode", to: "force_generic_plan"),
+            ]
+        ),
     ]
 }

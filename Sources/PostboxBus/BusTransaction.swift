@@ -13,13 +13,18 @@ import Synchronization
 /// handler that writes nothing is acknowledged in one statement, without BEGIN and COMMIT, and one that calls the
 /// outside world before it writes does not hold a transaction open meanwhile. A handler's publishes (those to be
 /// visible at once) are written by its acknowledgement statement, and only if that acknowledges the event: a
-/// handler that only publishes commits in that one statement.
+/// handler that only publishes commits in that one statement. A handler whose write is one statement can also
+/// acknowledge in it (``acknowledgeInStatement(_:)``): that statement is then the whole transaction.
 public final class BusTransaction: Sendable {
     private struct State {
         var begun: Bool
         var topics: Set<String> = []
         /// A handler's publishes, held for its acknowledgement (see ``init(connection:logger:begun:defersPublishes:)``).
         var deferred: [(envelopes: [EventEnvelope], deliverAt: Date?)] = []
+        /// The acknowledgement a statement of the handler's made (see ``acknowledgeInStatement(_:)``).
+        var statementAcknowledgement: StatementAcknowledgement?
+        /// Whether that statement ran outside a transaction, and so committed on its own.
+        var committedByStatement = false
     }
 
     private let underlying: PostgresConnection
@@ -27,22 +32,33 @@ public final class BusTransaction: Sendable {
     public let logger: Logger
     private let state: Mutex<State>
     private let defersPublishes: Bool
+    /// What an acknowledgement of the handler's events binds; nil outside a consumer.
+    private let acknowledgement: DeliveryStatements.AcknowledgeParameters?
 
     /// - Parameters:
     ///   - begun: Whether the caller has begun the transaction already; if not, it begins on first use.
     ///   - defersPublishes: Whether publishes are held until the caller takes them (``takeDeferredPublishes()``)
     ///     instead of being written at once. A consumer writes them with the acknowledgement, in one statement.
-    init(connection: PostgresConnection, logger: Logger, begun: Bool = true, defersPublishes: Bool = false) {
+    ///   - acknowledgement: In a consumer, what the acknowledgement of the handler's events binds.
+    init(
+        connection: PostgresConnection,
+        logger: Logger,
+        begun: Bool = true,
+        defersPublishes: Bool = false,
+        acknowledgement: DeliveryStatements.AcknowledgeParameters? = nil
+    ) {
         self.underlying = connection
         self.logger = logger
         self.state = Mutex(State(begun: begun))
         self.defersPublishes = defersPublishes
+        self.acknowledgement = acknowledgement
     }
 
     /// The transaction's connection: run your own statements on it. Asking for it begins the transaction.
     public var connection: PostgresConnection {
         get async throws {
-            if state.withLock({ state in
+            if try state.withLock({ state in
+                if state.committedByStatement { throw StatementAcknowledgementError.writeAfterCommittedAcknowledgement }
                 defer { state.begun = true }
                 return !state.begun
             }) {
@@ -58,7 +74,8 @@ public final class BusTransaction: Sendable {
     /// Publishes events in this transaction; with `deliverAt`, they become visible to consumers only then.
     public func publish(_ envelopes: [EventEnvelope], deliverAt: Date? = nil) async throws {
         guard !defersPublishes else {
-            state.withLock { state in
+            try state.withLock { state in
+                if state.committedByStatement { throw StatementAcknowledgementError.writeAfterCommittedAcknowledgement }
                 state.deferred.append((envelopes, deliverAt))
                 state.topics.formUnion(envelopes.map(\.type))
             }
@@ -66,6 +83,42 @@ public final class BusTransaction: Sendable {
         }
         try await DeliveryStore.publish(envelopes, deliverAt: deliverAt, on: connection, logger: logger)
         state.withLock { $0.topics.formUnion(envelopes.map(\.type)) }
+    }
+
+    /// Runs `body` with the connection and the acknowledgement of the handler's events, for a handler whose write
+    /// is one statement that acknowledges them too (see ``StatementAcknowledgement``): one round trip instead of
+    /// BEGIN, the write, the acknowledgement and COMMIT. Returns what `body` returns.
+    ///
+    /// If the transaction has not begun, the statement runs on its own and commits the write with the
+    /// acknowledgement; the handler may not write or publish after it (that throws). If it has begun, or the
+    /// handler published before (its publishes then begin it), the statement runs inside it and the consumer
+    /// commits after the handler returns. Either way the statement rolls back when the acknowledgement raises (the
+    /// lease lost, or a duplicate), and the consumer then treats the attempt as it treats those.
+    ///
+    /// Only a consumer's handler can call it, once per handling; `body` must hand the call's result back to
+    /// ``StatementAcknowledgement/recordResult(_:)`` or the attempt fails.
+    public func acknowledgeInStatement<Result>(
+        _ body: (PostgresConnection, StatementAcknowledgement) async throws -> Result
+    ) async throws -> Result {
+        guard let acknowledgement else { throw StatementAcknowledgementError.notInHandler }
+        let statementAcknowledgement = StatementAcknowledgement(parameters: acknowledgement)
+        let mustBegin = try state.withLock { state in
+            guard state.statementAcknowledgement == nil else { throw StatementAcknowledgementError.alreadyAcknowledged }
+            state.statementAcknowledgement = statementAcknowledgement
+            return !state.begun && !state.deferred.isEmpty
+        }
+        // Publishes held so far must commit with the acknowledgement: they go into a transaction the consumer commits.
+        if mustBegin { _ = try await connection }
+        let result = try await body(underlying, statementAcknowledgement)
+        guard statementAcknowledgement.claimedNext != nil else { throw StatementAcknowledgementError.resultNotRecorded }
+        // Outside a transaction the statement has committed; inside one (begun before it), the consumer commits.
+        state.withLock { $0.committedByStatement = !$0.begun }
+        return result
+    }
+
+    /// The acknowledgement a statement of the handler's made, once its result was recorded.
+    var acknowledgedInStatement: StatementAcknowledgement? {
+        state.withLock { state in state.statementAcknowledgement.flatMap { $0.claimedNext == nil ? nil : $0 } }
     }
 
     /// Wakes the consumers of `topics` once this transaction commits, for events it published in SQL

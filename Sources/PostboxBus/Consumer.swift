@@ -248,16 +248,42 @@ public final class Consumer: Service, Sendable {
     private func handle(_ batch: [ClaimedDelivery], claimNext: Int) async -> Result<[ClaimedDelivery], any Error> {
         let events = batch.map(\.event)
         let start = ContinuousClock.now
+        let acknowledgement = DeliveryStatements.AcknowledgeParameters(
+            deliveryIds: batch.map(\.deliveryId),
+            token: batch[0].leaseToken,
+            owner: bus.instanceName,
+            subscription: subscription.name,
+            limit: claimNext,
+            nextToken: UUID(),
+            leaseSeconds: subscription.lease.seconds
+        )
         do {
             let (topics, next) = try await bus.client.withOpenConnection { [self] connection in
                 let transaction = BusTransaction(
                     connection: connection,
                     logger: logger,
                     begun: false,
-                    defersPublishes: true
+                    defersPublishes: true,
+                    acknowledgement: acknowledgement
                 )
                 do {
                     try await handler(events, transaction)
+                    if let acknowledged = transaction.acknowledgedInStatement {
+                        // A statement of the handler's acknowledged the events. Outside a transaction it committed
+                        // them on its own; inside one, the handler's publishes join it and it commits now.
+                        if transaction.hasBegun {
+                            for publish in transaction.takeDeferredPublishes() {
+                                try await DeliveryStore.publish(
+                                    publish.envelopes,
+                                    deliverAt: publish.deliverAt,
+                                    on: connection,
+                                    logger: logger
+                                )
+                            }
+                            try await connection.query("COMMIT", logger: logger)
+                        }
+                        return (transaction.publishedTopics, acknowledged.claimedNext ?? [])
+                    }
                     // Events to be visible at once go with the acknowledgement; delayed ones are written first.
                     var published: [EventEnvelope] = []
                     for publish in transaction.takeDeferredPublishes() {
@@ -275,12 +301,7 @@ public final class Consumer: Service, Sendable {
                     let acknowledged: DeliveryStore.Acknowledgement
                     do {
                         acknowledged = try await DeliveryStore.acknowledge(
-                            deliveryIds: batch.map(\.deliveryId),
-                            token: batch[0].leaseToken,
-                            owner: bus.instanceName,
-                            claimNext: claimNext,
-                            subscription: subscription.name,
-                            lease: subscription.lease,
+                            acknowledgement,
                             publishing: published,
                             on: connection,
                             logger: logger
@@ -311,7 +332,8 @@ public final class Consumer: Service, Sendable {
             metrics.duration.record(duration: ContinuousClock.now - start)
             return .success(next)
         } catch {
-            return .failure((error as? PostgresTransactionError)?.closureError ?? error)
+            let error = (error as? PostgresTransactionError)?.closureError ?? error
+            return .failure(HandlingOutcome(raisedBy: error) ?? error)
         }
     }
 
@@ -397,6 +419,16 @@ enum HandlingOutcome: Error, CustomStringConvertible {
     /// A statement of the handler failed, but the handler returned as if it had not: PostgresNIO reports an error
     /// that comes while a statement runs only to whoever reads its rows.
     case unreadStatementFailure
+
+    /// The outcome a handler's statement reported by raising it from its acknowledgement
+    /// (``StatementAcknowledgement``), if `error` is that.
+    init?(raisedBy error: any Error) {
+        switch (error as? PSQLError)?.serverInfo?[.sqlState] {
+        case StatementAcknowledgement.leaseLostState: self = .leaseLost
+        case StatementAcknowledgement.alreadyHandledState: self = .duplicate
+        default: return nil
+        }
+    }
 
     var description: String {
         switch self {

@@ -316,7 +316,10 @@ extension DeliveryStatements {
     ///
     /// With `publishing`, it also inserts the events bound as `$8`–`$16`, gated on `$17` deliveries having been
     /// deleted and recorded: a lease lost or a duplicate publishes nothing, even when the statement commits alone.
-    static func acknowledgeSQL(ids: String, limit: String, publishing: Bool = false) -> String {
+    ///
+    /// `result` is the final `SELECT`, over the counts `a` (deleted) and `h` (recorded) and the claimed `u`; by
+    /// default every row carries both counts and one claimed delivery as ``ClaimedRow``'s columns.
+    static func acknowledgeSQL(ids: String, limit: String, publishing: Bool = false, result: String? = nil) -> String {
         let publishes =
             publishing
             ? DeliveryStatements.publishing(
@@ -339,12 +342,32 @@ extension DeliveryStatements {
                 subscription: "$4", limit: limit, filter: "NOT (d.id = \(ids)) AND $5::bigint > 0",
                 olderFilter: "NOT (p.id = \(ids))"))),
             \(lease(token: "$6", owner: "$3", seconds: "$7"))
-            SELECT (SELECT count(*) FROM a)::int, (SELECT count(*) FROM h)::int, x.*
-            FROM (SELECT 1) one LEFT JOIN LATERAL (
-                SELECT \(claimedColumns)
-                FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e) x ON true
+            \(result ?? acknowledgedRows)
             """
     }
+
+    /// The default final `SELECT` of ``acknowledgeSQL(ids:limit:publishing:result:)``.
+    private static let acknowledgedRows = """
+        SELECT (SELECT count(*) FROM a)::int, (SELECT count(*) FROM h)::int, x.*
+        FROM (SELECT 1) one LEFT JOIN LATERAL (
+            SELECT \(claimedColumns)
+            FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e) x ON true
+        """
+
+    /// A final `SELECT` for ``acknowledgeSQL(ids:limit:publishing:result:)`` that returns one row: the two counts
+    /// and the claimed deliveries as a JSON array (null when none), in the form ``StatementAcknowledgement`` reads.
+    static let acknowledgedCountsAndClaimedJSON = """
+        SELECT (SELECT count(*) FROM a)::int, (SELECT count(*) FROM h)::int, (
+                SELECT json_agg(json_build_object(
+                    'id', u.id, 'attempts', u.attempts, 'tookOver', u.took_over,
+                    'handled', EXISTS (SELECT 1 FROM bus.handled h WHERE h.subscription = u.subscription
+                        AND h.event_id = u.event_id),
+                    'eventId', e.id, 'type', e.type, 'version', e.version,
+                    'occurredAt', extract(epoch FROM e.occurred_at), 'publishedAt', extract(epoch FROM e.published_at),
+                    'correlationId', e.correlation_id, 'causationId', e.causation_id, 'traceparent', e.traceparent,
+                    'orderingKey', e.ordering_key, 'payload', e.payload::text) ORDER BY u.id)
+                FROM u CROSS JOIN LATERAL (SELECT * FROM bus.events WHERE id = u.event_id) e)::text
+        """
 
     /// When the next delivery of a subscription becomes visible: a delay, a backoff or a lease ending. A consumer
     /// that ran dry asks this before it sleeps, about once per order in each service of the order flow; sent unnamed,

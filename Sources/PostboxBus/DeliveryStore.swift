@@ -101,33 +101,19 @@ struct DeliveryStore: Sendable {
     }
 
     /// Acknowledges in the handler's transaction: deletes the deliveries if this lease still owns them and records
-    /// them as handled; then, in the same statement, leases up to `claimNext` further deliveries of `subscription`
+    /// them as handled; then, in the same statement, leases up to `parameters.limit` further deliveries
     /// (they commit with the transaction, or are not claimed at all).
     ///
     /// `publishing` are events the handler published (to be visible at once): they go into the same statement and
     /// are published only if every delivery was acknowledged and recorded as handled by it.
     static func acknowledge(
-        deliveryIds: [Int64],
-        token: UUID,
-        owner: String,
-        claimNext: Int,
-        subscription: String,
-        lease: Duration,
+        _ parameters: DeliveryStatements.AcknowledgeParameters,
         publishing: [EventEnvelope] = [],
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Acknowledgement {
         typealias Statements = DeliveryStatements
-        let parameters = Statements.AcknowledgeParameters(
-            deliveryIds: deliveryIds,
-            token: token,
-            owner: owner,
-            subscription: subscription,
-            limit: claimNext,
-            nextToken: UUID(),
-            leaseSeconds: lease.seconds
-        )
-        let one = deliveryIds.count == 1 && claimNext <= 1
+        let one = parameters.deliveryIds.count == 1 && parameters.limit <= 1
         let rows =
             switch (one, publishing.isEmpty) {
             case (true, true):
@@ -153,6 +139,30 @@ struct DeliveryStore: Sendable {
         }
         acknowledgement.next.sort { $0.deliveryId < $1.deliveryId }
         return acknowledgement
+    }
+
+    /// ``acknowledge(_:publishing:on:logger:)`` with its parameters spelled out, and a fresh token for the claim.
+    static func acknowledge(
+        deliveryIds: [Int64],
+        token: UUID,
+        owner: String,
+        claimNext: Int,
+        subscription: String,
+        lease: Duration,
+        publishing: [EventEnvelope] = [],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Acknowledgement {
+        let parameters = DeliveryStatements.AcknowledgeParameters(
+            deliveryIds: deliveryIds,
+            token: token,
+            owner: owner,
+            subscription: subscription,
+            limit: claimNext,
+            nextToken: UUID(),
+            leaseSeconds: lease.seconds
+        )
+        return try await acknowledge(parameters, publishing: publishing, on: connection, logger: logger)
     }
 
     /// Drops deliveries of events the subscription already handled.

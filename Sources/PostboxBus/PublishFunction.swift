@@ -1,3 +1,5 @@
+public import PostgresNIO
+
 /// `bus.publish_v1`, the SQL function that publishes one event from inside any statement or transaction.
 ///
 /// ``MessageBus/publish(_:deliverAt:)`` and ``BusTransaction/publish(_:deliverAt:)`` bind an event built in Swift.
@@ -14,8 +16,36 @@
 /// The wake-up is the caller's: after the commit, call ``MessageBus/wakeConsumers(of:)`` (or, inside
 /// ``MessageBus/withTransaction(_:)``, ``BusTransaction/wakeConsumersAfterCommit(of:)``); without it, consumers
 /// find the event at their next poll.
-enum PublishFunction {
+///
+/// For a prepared statement, ``call(firstParameter:)`` gives the call with numbered parameters and
+/// ``appendBindings(of:to:)`` binds an envelope's fields to them.
+public enum PublishFunction {
     static let name = "bus.publish_v1"
+
+    /// The parameters' types, in order.
+    static let parameterTypes = ["uuid", "text", "int", "timestamptz", "text", "uuid", "text", "text", "jsonb"]
+
+    /// How many parameters ``call(firstParameter:)`` takes, from the one it starts at.
+    public static let parameterCount = parameterTypes.count
+
+    /// The function call for a statement's SQL, its nine parameters numbered from `firstParameter`.
+    public static func call(firstParameter: Int) -> String {
+        let arguments = parameterTypes.enumerated().map { "$\(firstParameter + $0.offset)::\($0.element)" }
+        return "\(name)(\(arguments.joined(separator: ", ")))"
+    }
+
+    /// Appends `envelope`'s fields, in the call's order, to a prepared statement's bindings.
+    public static func appendBindings(of envelope: EventEnvelope, to bindings: inout PostgresBindings) {
+        bindings.append(envelope.id)
+        bindings.append(envelope.type)
+        bindings.append(envelope.version)
+        bindings.append(envelope.occurredAt)
+        bindings.append(envelope.correlationId)
+        bindings.append(envelope.causationId)
+        bindings.append(envelope.traceparent)
+        bindings.append(envelope.orderingKey)
+        bindings.append(envelope.payload)
+    }
 
     /// Installed by migration 5.
     static let definition = """

@@ -18,6 +18,7 @@ struct SchemaHistoryTests {
                 "3: 4f4af212bc36f286",
                 "4: 833d9d43c323283a",
                 "5: f21eb70f6ee6569b",
+                "6: e90527015f88e309",
             ]
         )
     }
