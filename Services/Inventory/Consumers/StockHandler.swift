@@ -56,17 +56,20 @@ struct StockHandler: Sendable {
         in transaction: BusTransaction,
         logger: Logger
     ) async throws {
-        guard
+        // One statement settles and acknowledges the event: one round trip, committed on its own.
+        let settled = try await transaction.acknowledgeInStatement { connection, acknowledgement in
             try await products.settle(
                 orderId: orderId,
                 from: from,
                 to: to,
                 reserved: reserved,
                 onHand: onHand,
-                on: transaction.connection,
+                acknowledging: acknowledgement,
+                on: connection,
                 logger: logger
             )
-        else { return }
+        }
+        guard settled else { return }
         logger.info("reservation \(to)")
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PostboxBus
 import PostgresNIO
 
 /// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
@@ -60,7 +61,8 @@ enum InventoryStatements {
     }
 
     /// Moves a reservation from one status to another and applies its quantities, times two signs, to the
-    /// reserved and on-hand counts (products locked in SKU order); returns how many it moved (0 or 1).
+    /// reserved and on-hand counts (products locked in SKU order), and acknowledges the event that asked for it;
+    /// returns how many it moved (0 or 1) and the acknowledgement's result.
     struct Settle: PostgresPreparedStatement {
         static let sql = """
             WITH r AS (
@@ -76,26 +78,28 @@ enum InventoryStatements {
                 SET reserved = p.reserved + $4::bigint * q.quantity, on_hand = p.on_hand + $5::bigint * q.quantity,
                     updated_at = now()
                 FROM q WHERE p.sku = q.sku AND p.sku IN (SELECT sku FROM locked))
-            SELECT count(*)::int FROM r
+            SELECT (SELECT count(*) FROM r)::int, \(StatementAcknowledgement.call(firstParameter: 6))
             """
-        typealias Row = Int
+        typealias Row = (settled: Int, acknowledgement: String)
 
         var orderId: UUID
         var from: String
         var to: String
         var reservedSign: Int
         var onHandSign: Int
+        var acknowledgement: StatementAcknowledgement
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 5)
+            var bindings = PostgresBindings(capacity: 5 + StatementAcknowledgement.parameterCount)
             bindings.append(orderId)
             bindings.append(to)
             bindings.append(from)
             bindings.append(reservedSign)
             bindings.append(onHandSign)
+            acknowledgement.appendBindings(to: &bindings)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((Int, String).self) }
     }
 }

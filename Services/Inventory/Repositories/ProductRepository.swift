@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PostboxBus
 import PostboxContracts
 import PostgresNIO
 
@@ -88,15 +89,16 @@ struct ProductRepository: Sendable {
     }
 
     /// Moves the order's reservation from `from` to `to` and adds its quantities, times the signs given, to the
-    /// reserved and on-hand counts of its products, in one statement; false, changing nothing, if the reservation
-    /// was not in `from` (a duplicate or late event). The products are locked in SKU order, so two settlements
-    /// cannot deadlock.
+    /// reserved and on-hand counts of its products, in one statement that also makes `acknowledgement`; false,
+    /// changing nothing, if the reservation was not in `from` (a duplicate or late event). The products are
+    /// locked in SKU order, so two settlements cannot deadlock.
     func settle(
         orderId: UUID,
         from: String,
         to: String,
         reserved reservedSign: Int,
         onHand onHandSign: Int,
+        acknowledging acknowledgement: StatementAcknowledgement,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Bool {
@@ -105,10 +107,14 @@ struct ProductRepository: Sendable {
             from: from,
             to: to,
             reservedSign: reservedSign,
-            onHandSign: onHandSign
+            onHandSign: onHandSign,
+            acknowledgement: acknowledgement
         )
         var settled = 0
-        for try await count in try await connection.execute(statement, logger: logger) { settled = count }
+        for try await row in try await connection.execute(statement, logger: logger) {
+            settled = row.settled
+            try acknowledgement.recordResult(row.acknowledgement)
+        }
         return settled == 1
     }
 }

@@ -24,46 +24,31 @@ struct OrderEventsHandler: Sendable {
 
     func handle(_ event: ReceivedEvent, in transaction: BusTransaction) async throws {
         var logger = event.logger(from: logger)
-        let connection = try await transaction.connection
         switch event.type {
         case ProductUpserted.eventType:
             let product = try event.decode(ProductUpserted.self)
-            try await repository.upsertCatalogue(product, on: connection, logger: logger)
+            try await repository.upsertCatalogue(product, on: transaction.connection, logger: logger)
         case StockRejected.eventType:
             let rejection = try event.decode(StockRejected.self)
             logger[metadataKey: "order.id"] = "\(rejection.orderId)"
-            if try await repository.transition(
-                orderId: rejection.orderId,
-                from: ["pending"],
-                to: "rejected",
-                reason: rejection.reason,
-                on: connection,
-                logger: logger
-            ) {
+            if try await transition(rejection.orderId, from: "pending", to: "rejected", reason: rejection.reason, in: transaction, logger: logger) {
                 logger.info("order rejected", metadata: ["reason": "\(rejection.reason)"])
             }
         case PaymentCaptured.eventType:
             let payment = try event.decode(PaymentCaptured.self)
             logger[metadataKey: "order.id"] = "\(payment.orderId)"
-            if try await repository.transition(
-                orderId: payment.orderId,
-                from: ["pending"],
-                to: "confirmed",
-                reason: nil,
-                on: connection,
-                logger: logger
-            ) {
+            if try await transition(payment.orderId, from: "pending", to: "confirmed", reason: nil, in: transaction, logger: logger) {
                 logger.info("order confirmed")
             }
         case PaymentFailed.eventType:
             let failure = try event.decode(PaymentFailed.self)
             logger[metadataKey: "order.id"] = "\(failure.orderId)"
-            if try await repository.transition(
-                orderId: failure.orderId,
-                from: ["pending"],
+            if try await transition(
+                failure.orderId,
+                from: "pending",
                 to: "cancelled",
                 reason: "payment failed: \(failure.reason)",
-                on: connection,
+                in: transaction,
                 logger: logger
             ) {
                 logger.info("order cancelled: payment failed", metadata: ["reason": "\(failure.reason)"])
@@ -71,18 +56,41 @@ struct OrderEventsHandler: Sendable {
         case PaymentRefunded.eventType:
             let refund = try event.decode(PaymentRefunded.self)
             logger[metadataKey: "order.id"] = "\(refund.orderId)"
-            if try await repository.transition(
-                orderId: refund.orderId,
-                from: ["confirmed"],
+            if try await transition(
+                refund.orderId,
+                from: "confirmed",
                 to: "cancelled",
                 reason: "cancelled by the customer; refunded",
-                on: connection,
+                in: transaction,
                 logger: logger
             ) {
                 logger.info("order cancelled and refunded")
             }
         default:
             throw EventDecodingError(eventId: event.id, reason: "orders does not handle \(event.type)")
+        }
+    }
+
+    /// Moves the order from `from` to `to` in one statement that also acknowledges the event: one round trip,
+    /// committed on its own. False when the order was not in `from` (a duplicate or late event).
+    private func transition(
+        _ orderId: UUID,
+        from: String,
+        to: String,
+        reason: String?,
+        in transaction: BusTransaction,
+        logger: Logger
+    ) async throws -> Bool {
+        try await transaction.acknowledgeInStatement { connection, acknowledgement in
+            try await repository.transition(
+                orderId: orderId,
+                from: [from],
+                to: to,
+                reason: reason,
+                acknowledging: acknowledgement,
+                on: connection,
+                logger: logger
+            )
         }
     }
 }

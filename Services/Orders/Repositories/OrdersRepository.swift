@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PostboxBus
 import PostboxContracts
 import PostgresNIO
 
@@ -158,18 +159,29 @@ struct OrdersRepository: Sendable {
         return order
     }
 
-    /// Moves the order to `status` if it is in one of `from`; false when it was not (a duplicate or late event).
+    /// Moves the order to `status` if it is in one of `from`, in one statement that also makes `acknowledgement`;
+    /// false when it was not (a duplicate or late event).
     func transition(
         orderId: UUID,
         from: [String],
         to status: String,
         reason: String?,
+        acknowledging acknowledgement: StatementAcknowledgement,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Bool {
-        let statement = OrdersStatements.TransitionOrder(orderId: orderId, from: from, status: status, reason: reason)
+        let statement = OrdersStatements.TransitionOrder(
+            orderId: orderId,
+            from: from,
+            status: status,
+            reason: reason,
+            acknowledgement: acknowledgement
+        )
         var moved = false
-        for try await _ in try await connection.execute(statement, logger: logger) { moved = true }
+        for try await row in try await connection.execute(statement, logger: logger) {
+            moved = row.moved == 1
+            try acknowledgement.recordResult(row.acknowledgement)
+        }
         return moved
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PostboxBus
 import PostboxContracts
 import PostgresNIO
 
@@ -132,28 +133,33 @@ enum OrdersStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String?, Int?, Int, Int?, Int).self) }
     }
 
-    /// Moves an order to a status if it is in one of `from`; a row when it was.
+    /// Moves an order to a status if it is in one of `from`, and acknowledges the event that asked for it; returns
+    /// how many it moved (0 or 1) and the acknowledgement's result.
     struct TransitionOrder: PostgresPreparedStatement {
         static let sql = """
-            UPDATE orders.orders SET status = $1, reason = $2, updated_at = now()
-            WHERE id = $3 AND status = ANY($4::text[]) RETURNING 1
+            WITH moved AS (
+                UPDATE orders.orders SET status = $1, reason = $2, updated_at = now()
+                WHERE id = $3 AND status = ANY($4::text[]) RETURNING 1)
+            SELECT (SELECT count(*) FROM moved)::int, \(StatementAcknowledgement.call(firstParameter: 5))
             """
-        typealias Row = Int
+        typealias Row = (moved: Int, acknowledgement: String)
 
         var orderId: UUID
         var from: [String]
         var status: String
         var reason: String?
+        var acknowledgement: StatementAcknowledgement
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 4)
+            var bindings = PostgresBindings(capacity: 4 + StatementAcknowledgement.parameterCount)
             bindings.append(status)
             bindings.append(reason)
             bindings.append(orderId)
             bindings.append(from)
+            acknowledgement.appendBindings(to: &bindings)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((Int, String).self) }
     }
 }

@@ -13,9 +13,10 @@ import PostboxService
 /// delivered earlier recorded (an intent); such deliveries, queued before the subscription changed, are still
 /// handled.
 ///
-/// The processor is called inside the handler's transaction. If the process dies after the processor answered
-/// but before the commit, the event is handled again and the same idempotency key returns the same charge, so
-/// the customer is charged once. While the processor is unavailable the event goes back to the bus, which retries
+/// A charge reads what was paid, calls the processor, then stores the payment, publishes its event and
+/// acknowledges `stock.reserved` in one statement. If the process dies after the processor answered but before
+/// that statement, the event is handled again and the same idempotency key returns the same charge, so the
+/// customer is charged once. While the processor is unavailable the event goes back to the bus, which retries
 /// with backoff; on the last attempt payments gives up and publishes `payment.failed`.
 struct PaymentHandler: Sendable {
     static let subscription = Subscription(
@@ -57,53 +58,57 @@ struct PaymentHandler: Sendable {
         }
     }
 
+    /// Reads what was paid, charges the processor, then stores the payment, publishes its event and acknowledges
+    /// `stock.reserved` in one statement that commits on its own.
     private func charge(_ reserved: StockReserved, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {
         let orderId = reserved.orderId
-        let connection = try await transaction.connection
-        let state = try await repository.chargeState(orderId: orderId, on: connection, logger: logger)
-        if state.paid { return }
-        let carried = reserved.totalCents.flatMap { amount in reserved.paymentToken.map { (amountCents: amount, token: $0) } }
-        guard let intent = carried ?? state.intent else {
-            throw RetryablePaymentError(description: "stock.reserved for order \(orderId) carries no amount, and no order.placed was seen")
-        }
-        let outcome = await gateway.charge(
-            reference: orderId.uuidString,
-            amountCents: intent.amountCents,
-            token: intent.token,
-            trace: event.envelope.trace,
-            logger: logger
-        )
-        var payment = PaymentRecord(id: UUID(), orderId: orderId, amountCents: intent.amountCents, status: "failed")
-        let published: any EventPayload
-        switch outcome {
-        case .captured(let chargeId):
-            CrashPoint.reached("payments.after-charge-before-commit", logger: logger)
-            payment.status = "captured"
-            payment.chargeId = chargeId
-            published = PaymentCaptured(orderId: orderId, paymentId: payment.id, amountCents: intent.amountCents, chargeId: chargeId)
-        case .declined(let chargeId):
-            payment.status = "declined"
-            payment.chargeId = chargeId
-            payment.reason = "declined"
-            published = PaymentFailed(orderId: orderId, reason: "declined")
-        case .rejected(let reason):
-            payment.reason = "processor rejected the charge: \(reason)"
-            published = PaymentFailed(orderId: orderId, reason: "processor-rejected")
-        case .unavailable(let reason):
-            guard event.attempt >= maxAttempts else {
-                throw RetryablePaymentError(description: "card processor unavailable: \(reason)")
+        try await transaction.acknowledgeInStatement { connection, acknowledgement in
+            let state = try await repository.chargeState(orderId: orderId, on: connection, logger: logger)
+            if state.paid { return try await acknowledgement.acknowledge(on: connection, logger: logger) }
+            let carried = reserved.totalCents.flatMap { amount in reserved.paymentToken.map { (amountCents: amount, token: $0) } }
+            guard let intent = carried ?? state.intent else {
+                throw RetryablePaymentError(description: "stock.reserved for order \(orderId) carries no amount, and no order.placed was seen")
             }
-            payment.reason = "card processor unavailable after \(event.attempt) attempts: \(reason)"
-            published = PaymentFailed(orderId: orderId, reason: "processor-unavailable")
-        case .refunded:
-            throw PermanentPaymentError(description: "the processor answered a charge with a refund")
+            let outcome = await gateway.charge(
+                reference: orderId.uuidString,
+                amountCents: intent.amountCents,
+                token: intent.token,
+                trace: event.envelope.trace,
+                logger: logger
+            )
+            var payment = PaymentRecord(id: UUID(), orderId: orderId, amountCents: intent.amountCents, status: "failed")
+            let published: any EventPayload
+            switch outcome {
+            case .captured(let chargeId):
+                CrashPoint.reached("payments.after-charge-before-commit", logger: logger)
+                payment.status = "captured"
+                payment.chargeId = chargeId
+                published = PaymentCaptured(orderId: orderId, paymentId: payment.id, amountCents: intent.amountCents, chargeId: chargeId)
+            case .declined(let chargeId):
+                payment.status = "declined"
+                payment.chargeId = chargeId
+                payment.reason = "declined"
+                published = PaymentFailed(orderId: orderId, reason: "declined")
+            case .rejected(let reason):
+                payment.reason = "processor rejected the charge: \(reason)"
+                published = PaymentFailed(orderId: orderId, reason: "processor-rejected")
+            case .unavailable(let reason):
+                guard event.attempt >= maxAttempts else {
+                    throw RetryablePaymentError(description: "card processor unavailable: \(reason)")
+                }
+                payment.reason = "card processor unavailable after \(event.attempt) attempts: \(reason)"
+                published = PaymentFailed(orderId: orderId, reason: "processor-unavailable")
+            case .refunded:
+                throw PermanentPaymentError(description: "the processor answered a charge with a refund")
+            }
+            let envelope = try event.envelope.causing(published, orderingKey: orderId.uuidString)
+            try await repository.insert(payment, publishing: envelope, acknowledging: acknowledgement, on: connection, logger: logger)
+            transaction.wakeConsumersAfterCommit(of: [envelope.type])
+            logger.info(
+                "payment \(payment.status)",
+                metadata: ["payment.id": "\(payment.id)", "payment.amount_cents": "\(payment.amountCents)", "reason": "\(payment.reason ?? "")"]
+            )
         }
-        try await repository.insert(payment, on: connection, logger: logger)
-        try await transaction.publish(event.envelope.causing(published, orderingKey: orderId.uuidString))
-        logger.info(
-            "payment \(payment.status)",
-            metadata: ["payment.id": "\(payment.id)", "payment.amount_cents": "\(payment.amountCents)", "reason": "\(payment.reason ?? "")"]
-        )
     }
 
     private func refund(orderId: UUID, event: ReceivedEvent, in transaction: BusTransaction, logger: Logger) async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PostboxBus
 import PostgresNIO
 
 /// A payment as the payments service stores it.
@@ -51,8 +52,23 @@ struct PaymentsRepository: Sendable {
         return nil
     }
 
-    func insert(_ payment: PaymentRecord, on connection: PostgresConnection, logger: Logger) async throws {
-        for try await _ in try await connection.execute(PaymentsStatements.InsertPayment(payment: payment), logger: logger) {}
+    /// Stores the payment, publishes `event` and makes `acknowledgement`, in one statement.
+    func insert(
+        _ payment: PaymentRecord,
+        publishing event: EventEnvelope,
+        acknowledging acknowledgement: StatementAcknowledgement,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        let statement = PaymentsStatements.InsertPaymentPublishAndAcknowledge(
+            payment: payment,
+            event: event,
+            acknowledgement: acknowledgement
+        )
+        // The event's id is new (time-ordered, made for this payment), so it is always published.
+        for try await row in try await connection.execute(statement, logger: logger) {
+            try acknowledgement.recordResult(row.acknowledgement)
+        }
     }
 
     func markRefunded(orderId: UUID, on connection: PostgresConnection, logger: Logger) async throws {

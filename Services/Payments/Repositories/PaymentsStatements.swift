@@ -1,4 +1,5 @@
 import Foundation
+import PostboxBus
 import PostgresNIO
 
 /// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
@@ -46,27 +47,35 @@ enum PaymentsStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((Bool, Int?, String?).self) }
     }
 
-    /// Stores a payment.
-    struct InsertPayment: PostgresPreparedStatement {
+    /// Stores a payment, publishes its event with `bus.publish_v1` and acknowledges the event that asked for it,
+    /// in one statement; returns the acknowledgement's result.
+    struct InsertPaymentPublishAndAcknowledge: PostgresPreparedStatement {
         static let sql = """
-            INSERT INTO payments.payments (id, order_id, amount_cents, status, charge_id, reason)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            WITH p AS (
+                INSERT INTO payments.payments (id, order_id, amount_cents, status, charge_id, reason)
+                VALUES ($1, $2, $3, $4, $5, $6))
+            SELECT \(PublishFunction.call(firstParameter: 7)),
+                \(StatementAcknowledgement.call(firstParameter: 7 + PublishFunction.parameterCount))
             """
-        typealias Row = ()
+        typealias Row = (published: Bool, acknowledgement: String)
 
         var payment: PaymentRecord
+        var event: EventEnvelope
+        var acknowledgement: StatementAcknowledgement
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 6)
+            var bindings = PostgresBindings(capacity: 6 + PublishFunction.parameterCount + StatementAcknowledgement.parameterCount)
             bindings.append(payment.id)
             bindings.append(payment.orderId)
             bindings.append(payment.amountCents)
             bindings.append(payment.status)
             bindings.append(payment.chargeId)
             bindings.append(payment.reason)
+            PublishFunction.appendBindings(of: event, to: &bindings)
+            acknowledgement.appendBindings(to: &bindings)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws {}
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((Bool, String).self) }
     }
 }
