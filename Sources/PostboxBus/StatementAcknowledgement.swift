@@ -42,15 +42,17 @@ public final class StatementAcknowledgement: Sendable {
         self.parameters = parameters
     }
 
+    /// The call's seven values, in the order of its parameters.
+    private var values: [any PostgresDynamicTypeEncodable & Sendable] {
+        [
+            parameters.deliveryIds, parameters.token, parameters.owner, parameters.subscription, parameters.limit,
+            parameters.nextToken, parameters.leaseSeconds,
+        ]
+    }
+
     /// Appends the call's seven values, in order, to a prepared statement's bindings.
     public func appendBindings(to bindings: inout PostgresBindings) {
-        bindings.append(parameters.deliveryIds)
-        bindings.append(parameters.token)
-        bindings.append(parameters.owner)
-        bindings.append(parameters.subscription)
-        bindings.append(parameters.limit)
-        bindings.append(parameters.nextToken)
-        bindings.append(parameters.leaseSeconds)
+        for value in values { bindings.append(value) }
     }
 
     /// Acknowledges in a statement of its own, for a handler that found nothing to write after all (a duplicate
@@ -130,22 +132,14 @@ extension PostgresQuery.StringInterpolation {
 
 extension StatementAcknowledgement {
     fileprivate func interpolateCall(into interpolation: inout PostgresQuery.StringInterpolation) {
-        let types = DeliveryRoutines.acknowledgeInStatement.parameterTypes
-        interpolation.appendLiteral("\(DeliveryRoutines.acknowledgeInStatement.name)(")
-        interpolation.appendInterpolation(parameters.deliveryIds)
-        interpolation.appendLiteral("::\(types[0]), ")
-        interpolation.appendInterpolation(parameters.token)
-        interpolation.appendLiteral("::\(types[1]), ")
-        interpolation.appendInterpolation(parameters.owner)
-        interpolation.appendLiteral("::\(types[2]), ")
-        interpolation.appendInterpolation(parameters.subscription)
-        interpolation.appendLiteral("::\(types[3]), ")
-        interpolation.appendInterpolation(parameters.limit)
-        interpolation.appendLiteral("::\(types[4]), ")
-        interpolation.appendInterpolation(parameters.nextToken)
-        interpolation.appendLiteral("::\(types[5]), ")
-        interpolation.appendInterpolation(parameters.leaseSeconds)
-        interpolation.appendLiteral("::\(types[6]))")
+        let routine = DeliveryRoutines.acknowledgeInStatement
+        interpolation.appendLiteral("\(routine.name)(")
+        for (index, (value, type)) in zip(values, routine.parameterTypes).enumerated() {
+            interpolation.appendLiteral(index == 0 ? "" : ", ")
+            interpolation.appendInterpolation(value)
+            interpolation.appendLiteral("::\(type)")
+        }
+        interpolation.appendLiteral(")")
     }
 }
 
