@@ -330,7 +330,7 @@ struct AcknowledgementTests {
                 try await recordEffect(event, by: "one-key", in: transaction)
             }
             try await harness.running([consumer]) {
-                try await eventually("all 50 handled", timeout: .seconds(20)) { try await harness.effectCount() == 50 }
+                try await eventually("all 50 handled", timeout: .seconds(60)) { try await harness.effectCount() == 50 }
             }
             #expect(order.values == Array(1...50))
         }
