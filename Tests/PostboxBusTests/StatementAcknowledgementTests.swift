@@ -120,6 +120,31 @@ struct StatementAcknowledgementTests {
         }
     }
 
+    @Test func aHandlerThatFindsNothingToWriteAcknowledgesInAStatementOfItsOwn() async throws {
+        try await withBus { harness in
+            let subscription = fastSubscription("reader", concurrency: 1, claimBatchSize: 1)
+            let read = Atomic<Int>(0)
+            let consumer = harness.bus.consumer(subscription) { event, transaction in
+                try await transaction.acknowledgeInStatement { connection, acknowledgement in
+                    // A read on its own first, as payments' charge does, then nothing to write.
+                    let rows = try await connection.query("SELECT count(*)::int FROM app.effects", logger: transaction.logger)
+                    for try await _ in rows.decode(Int.self) { read.add(1, ordering: .relaxed) }
+                    try await acknowledgement.acknowledge(on: connection, logger: transaction.logger)
+                }
+            }
+            try await harness.bus.register(subscription)
+            _ = try await harness.publish((1...5).map { TestEvent(sequence: $0) })
+            try await harness.running([consumer]) {
+                try await eventually("all 5 recorded as handled", timeout: .seconds(30)) {
+                    try await harness.scalar("SELECT count(*)::int FROM bus.handled", as: Int.self) == 5
+                }
+            }
+            #expect(read.load(ordering: .relaxed) == 5)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.deliveries", as: Int.self) == 0)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM bus.dead_letters", as: Int.self) == 0)
+        }
+    }
+
     @Test func aLostLeaseOrADuplicateRaisesAndRollsTheHandlersWriteBack() async throws {
         try await withBus { harness in
             try await harness.bus.register(fastSubscription("guarded"))
