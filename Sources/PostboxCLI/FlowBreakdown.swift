@@ -8,8 +8,10 @@ import PostgresNIO
 ///
 /// A wait runs from the start of the publishing transaction to the start of the handling one (`published_at` to
 /// `handled_at`, both PostgreSQL's `now()`), so it includes the publisher's commit, the wake-up, the claim and any
-/// queueing in the consumer. One subscription far behind the others is a consumer short of capacity; all of them
-/// behind together is a machine short of CPU.
+/// queueing in the consumer. A handler that works before its transaction begins has that work counted too:
+/// payments' charge reads and calls the card processor before its one statement, which is its transaction. One
+/// subscription far behind the others is a consumer short of capacity; all of them behind together is a machine
+/// short of CPU.
 struct FlowBreakdown: Codable {
     /// The waits of one subscription for one event type, in milliseconds.
     struct Wait: Codable {
