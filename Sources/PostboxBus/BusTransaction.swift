@@ -19,7 +19,7 @@ public final class BusTransaction: Sendable {
     private struct State {
         var begun: Bool
         var topics: Set<String> = []
-        /// A handler's publishes, held for its acknowledgement (see ``init(connection:logger:begun:defersPublishes:)``).
+        /// A handler's publishes, held for its acknowledgement (see ``init(connection:logger:begun:defersPublishes:acknowledgement:)``).
         var deferred: [(envelopes: [EventEnvelope], deliverAt: Date?)] = []
         /// The acknowledgement a statement of the handler's made (see ``acknowledgeInStatement(_:)``).
         var statementAcknowledgement: StatementAcknowledgement?

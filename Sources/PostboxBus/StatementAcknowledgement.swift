@@ -25,7 +25,7 @@ public final class StatementAcknowledgement: Sendable {
     /// The SQLSTATE the call raises when the subscription had already handled the event (a duplicate).
     public static let alreadyHandledState = "PB002"
     /// How many parameters ``call(firstParameter:)`` takes, from the one it starts at.
-    public static let parameterCount = 7
+    public static let parameterCount = DeliveryRoutines.acknowledgeInStatement.parameterTypes.count
 
     /// The function call for a statement's SQL, its seven parameters numbered from `firstParameter`.
     public static func call(firstParameter: Int) -> String {
@@ -157,6 +157,7 @@ public enum StatementAcknowledgementError: Error, CustomStringConvertible {
     /// would not be atomic with it.
     case writeAfterCommittedAcknowledgement
 
+    /// What went wrong and what to do instead.
     public var description: String {
         switch self {
         case .notInHandler:
