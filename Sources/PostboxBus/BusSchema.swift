@@ -114,6 +114,14 @@ enum BusSchema {
             version: 6,
             name: "bus.acknowledge_in_statement_v1: a handler's statement acknowledges its event",
             statements: [
+                DeliveryRoutines.acknowledgeInStatementV1.definition,
+                DeliveryRoutines.acknowledgeInStatementV1.setting("plan_cache_mode", to: "force_generic_plan"),
+            ]
+        ),
+        SchemaMigration(
+            version: 7,
+            name: "bus.acknowledge_in_statement_v2: a handler's statement also chooses how its transaction commits",
+            statements: [
                 DeliveryRoutines.acknowledgeInStatement.definition,
                 DeliveryRoutines.acknowledgeInStatement.setting("plan_cache_mode", to: "force_generic_plan"),
             ]

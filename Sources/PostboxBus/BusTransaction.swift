@@ -25,6 +25,8 @@ public final class BusTransaction: Sendable {
         var statementAcknowledgement: StatementAcknowledgement?
         /// Whether that statement ran outside a transaction, and so committed on its own.
         var committedByStatement = false
+        /// Whether the handler let the transaction commit without waiting for the flush (``commitAsynchronously()``).
+        var commitsAsynchronously = false
     }
 
     private let underlying: PostgresConnection
@@ -101,11 +103,14 @@ public final class BusTransaction: Sendable {
         _ body: (PostgresConnection, StatementAcknowledgement) async throws -> Result
     ) async throws -> Result {
         guard let acknowledgement else { throw StatementAcknowledgementError.notInHandler }
-        let statementAcknowledgement = StatementAcknowledgement(parameters: acknowledgement)
-        let mustBegin = try state.withLock { state in
+        let (statementAcknowledgement, mustBegin) = try state.withLock { state in
             guard state.statementAcknowledgement == nil else { throw StatementAcknowledgementError.alreadyAcknowledged }
+            let statementAcknowledgement = StatementAcknowledgement(
+                parameters: acknowledgement,
+                commitsSynchronously: !state.commitsAsynchronously
+            )
             state.statementAcknowledgement = statementAcknowledgement
-            return !state.begun && !state.deferred.isEmpty
+            return (statementAcknowledgement, !state.begun && !state.deferred.isEmpty)
         }
         // Publishes held so far must commit with the acknowledgement: they go into a transaction the consumer commits.
         if mustBegin { _ = try await connection }
@@ -114,6 +119,36 @@ public final class BusTransaction: Sendable {
         // Outside a transaction the statement has committed; inside one (begun before it), the consumer commits.
         state.withLock { $0.committedByStatement = !$0.begun }
         return result
+    }
+
+    /// Lets the handler's transaction commit without waiting for PostgreSQL to flush it to disk
+    /// (`synchronous_commit = off` for this transaction only), for a handling whose effects are all redone the same
+    /// way from its event. Call it before the handler's statements; it changes nothing outside a consumer's handler.
+    ///
+    /// A crash of a service loses nothing either way. A crash of PostgreSQL itself (or of the machine) can lose a
+    /// commit made in the last fraction of a second before it: the handler's writes, its publishes and the
+    /// acknowledgement go together, so the event is then delivered and handled again as if the first handling had
+    /// never happened. Every later synchronous commit flushes the log up to itself, so once anything durable was
+    /// written after such a commit — a checkout, another handler's commit — that commit is durable too.
+    ///
+    /// Use it only when nothing outside the database acts on the handling's effects before a synchronous commit
+    /// of its own: never in a handler that calls the outside world (a card processor, an email), and not when an
+    /// event it publishes leads a consumer to call the outside world before committing, since a redo could decide
+    /// differently (another order may take the last item). docs/bus.md, "Asynchronous commits", says more.
+    ///
+    /// It holds for the commit the consumer makes after the handler returns and for ``acknowledgeInStatement(_:)``
+    /// called after it. A handler that writes nothing and only publishes is acknowledged in one statement that
+    /// commits synchronously.
+    public func commitAsynchronously() {
+        state.withLock { $0.commitsAsynchronously = true }
+    }
+
+    /// Whether the consumer's COMMIT must turn `synchronous_commit` off first: the handler asked for it and no
+    /// statement of its own did so already.
+    var needsAsynchronousCommitSetting: Bool {
+        state.withLock { state in
+            state.commitsAsynchronously && state.statementAcknowledgement.map(\.commitsSynchronously) != false
+        }
     }
 
     /// The acknowledgement a statement of the handler's made, once its result was recorded.

@@ -242,6 +242,15 @@ public final class Consumer: Service, Sendable {
         return ([], false)
     }
 
+    /// Commits the handler's transaction, without waiting for the flush if the handler allowed it and no
+    /// statement of its own has set that already (``BusTransaction/commitAsynchronously()``).
+    private func commit(_ transaction: BusTransaction, on connection: PostgresConnection) async throws {
+        if transaction.needsAsynchronousCommitSetting {
+            try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
+        }
+        try await connection.query("COMMIT", logger: logger)
+    }
+
     /// Runs the handler and the acknowledgement in one transaction, which also claims up to `claimNext` further
     /// deliveries; returns those, or the failure. The transaction begins only if the handler uses it; otherwise
     /// the acknowledgement is a statement of its own.
@@ -280,7 +289,7 @@ public final class Consumer: Service, Sendable {
                                     logger: logger
                                 )
                             }
-                            try await connection.query("COMMIT", logger: logger)
+                            try await commit(transaction, on: connection)
                         }
                         return (transaction.publishedTopics, acknowledged.claimedNext ?? [])
                     }
@@ -320,7 +329,7 @@ public final class Consumer: Service, Sendable {
                     }
                     if acknowledged.deleted < batch.count { throw HandlingOutcome.leaseLost }
                     if acknowledged.recorded < acknowledged.deleted { throw HandlingOutcome.duplicate }
-                    try await connection.query("COMMIT", logger: logger)
+                    try await commit(transaction, on: connection)
                     return (transaction.publishedTopics, acknowledged.next)
                 } catch {
                     if transaction.hasBegun { _ = try? await connection.query("ROLLBACK", logger: logger) }

@@ -68,41 +68,52 @@ enum DeliveryRoutines {
     /// of returning counts, so that the calling statement fails and rolls back with it: `PB001` when the lease was
     /// lost, `PB002` when the subscription had handled the event already. One delivery claiming at most one is the
     /// flow's case and runs a statement planned once; batches run one planned at each call (`EXECUTE`), as their
-    /// own acknowledgement's custom plans are.
-    static let acknowledgeInStatement = DeliveryRoutine(
-        name: "bus.acknowledge_in_statement_v1",
-        parameterTypes: acknowledgeParameters(ids: "bigint[]"),
-        returns: "text",
-        body: """
-            DECLARE
-                acknowledged_count int;
-                recorded_count int;
-                claimed_json text;
-            BEGIN
-                IF cardinality($1) = 1 AND $5 <= 1 THEN
-                    \(DeliveryStatements.acknowledgeSQL(
-                        ids: "$1[1]", limit: "1", result: DeliveryStatements.acknowledgedCountsAndClaimedJSON))
-                    INTO acknowledged_count, recorded_count, claimed_json;
-                ELSE
-                    EXECUTE $batch$
-                    \(DeliveryStatements.acknowledgeSQL(
-                        ids: "ANY($1)", limit: "$5", result: DeliveryStatements.acknowledgedCountsAndClaimedJSON))
-                    $batch$ INTO acknowledged_count, recorded_count, claimed_json USING $1, $2, $3, $4, $5, $6, $7;
-                END IF;
-                IF acknowledged_count < cardinality($1) THEN
-                    RAISE EXCEPTION 'the lease on the event was lost before it was acknowledged'
-                        USING ERRCODE = '\(StatementAcknowledgement.leaseLostState)',
-                            HINT = 'another consumer holds it now and handles it; this statement rolled back';
-                END IF;
-                IF recorded_count < acknowledged_count THEN
-                    RAISE EXCEPTION 'the subscription has already handled this event'
-                        USING ERRCODE = '\(StatementAcknowledgement.alreadyHandledState)',
-                            HINT = 'a duplicate delivery; this statement rolled back';
-                END IF;
-                RETURN coalesce(claimed_json, '[]');
-            END;
-            """
-    )
+    /// own acknowledgement's custom plans are. Its eighth parameter says whether the transaction commits
+    /// synchronously; false sets `synchronous_commit` off for that transaction only
+    /// (``BusTransaction/commitAsynchronously()``).
+    static let acknowledgeInStatement = acknowledgeInStatement(name: "bus.acknowledge_in_statement_v2", choosesCommit: true)
+
+    /// The first version, without the choice of commit; installed by migration 6 and kept for processes of earlier
+    /// builds.
+    static let acknowledgeInStatementV1 = acknowledgeInStatement(name: "bus.acknowledge_in_statement_v1", choosesCommit: false)
+
+    private static func acknowledgeInStatement(name: String, choosesCommit: Bool) -> DeliveryRoutine {
+        DeliveryRoutine(
+            name: name,
+            parameterTypes: acknowledgeParameters(ids: "bigint[]") + (choosesCommit ? ["boolean"] : []),
+            returns: "text",
+            body: """
+                DECLARE
+                    acknowledged_count int;
+                    recorded_count int;
+                    claimed_json text;
+                BEGIN
+                \(choosesCommit ? "    IF NOT $8 THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;\n" : "")\
+                    IF cardinality($1) = 1 AND $5 <= 1 THEN
+                        \(DeliveryStatements.acknowledgeSQL(
+                            ids: "$1[1]", limit: "1", result: DeliveryStatements.acknowledgedCountsAndClaimedJSON))
+                        INTO acknowledged_count, recorded_count, claimed_json;
+                    ELSE
+                        EXECUTE $batch$
+                        \(DeliveryStatements.acknowledgeSQL(
+                            ids: "ANY($1)", limit: "$5", result: DeliveryStatements.acknowledgedCountsAndClaimedJSON))
+                        $batch$ INTO acknowledged_count, recorded_count, claimed_json USING $1, $2, $3, $4, $5, $6, $7;
+                    END IF;
+                    IF acknowledged_count < cardinality($1) THEN
+                        RAISE EXCEPTION 'the lease on the event was lost before it was acknowledged'
+                            USING ERRCODE = '\(StatementAcknowledgement.leaseLostState)',
+                                HINT = 'another consumer holds it now and handles it; this statement rolled back';
+                    END IF;
+                    IF recorded_count < acknowledged_count THEN
+                        RAISE EXCEPTION 'the subscription has already handled this event'
+                            USING ERRCODE = '\(StatementAcknowledgement.alreadyHandledState)',
+                                HINT = 'a duplicate delivery; this statement rolled back';
+                    END IF;
+                    RETURN coalesce(claimed_json, '[]');
+                END;
+                """
+        )
+    }
 
     static let nextVisibleAt = DeliveryRoutine(
         name: "bus.next_visible_at_v1",

@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// ```sql
 /// WITH o AS (UPDATE orders.orders SET status = $1 WHERE id = $2 AND status = 'pending' RETURNING 1)
-/// SELECT (SELECT count(*) FROM o)::int, bus.acknowledge_in_statement_v1($3::bigint[], …)  -- StatementAcknowledgement.call(firstParameter: 3)
+/// SELECT (SELECT count(*) FROM o)::int, bus.acknowledge_in_statement_v2($3::bigint[], …)  -- StatementAcknowledgement.call(firstParameter: 3)
 /// ```
 ///
 /// The call acknowledges the events and records them as handled, or raises (SQLSTATE ``leaseLostState`` when
@@ -27,7 +27,7 @@ public final class StatementAcknowledgement: Sendable {
     /// How many parameters ``call(firstParameter:)`` takes, from the one it starts at.
     public static let parameterCount = DeliveryRoutines.acknowledgeInStatement.parameterTypes.count
 
-    /// The function call for a statement's SQL, its seven parameters numbered from `firstParameter`.
+    /// The function call for a statement's SQL, its eight parameters numbered from `firstParameter`.
     public static func call(firstParameter: Int) -> String {
         let arguments = DeliveryRoutines.acknowledgeInStatement.parameterTypes.enumerated().map {
             "$\(firstParameter + $0.offset)::\($0.element)"
@@ -36,21 +36,25 @@ public final class StatementAcknowledgement: Sendable {
     }
 
     private let parameters: DeliveryStatements.AcknowledgeParameters
+    /// Whether the statement's transaction waits for its commit to be flushed (see
+    /// ``BusTransaction/commitAsynchronously()``).
+    let commitsSynchronously: Bool
     private let claimed = Mutex<[ClaimedDelivery]?>(nil)
 
-    init(parameters: DeliveryStatements.AcknowledgeParameters) {
+    init(parameters: DeliveryStatements.AcknowledgeParameters, commitsSynchronously: Bool) {
         self.parameters = parameters
+        self.commitsSynchronously = commitsSynchronously
     }
 
-    /// The call's seven values, in the order of its parameters.
+    /// The call's eight values, in the order of its parameters.
     private var values: [any PostgresDynamicTypeEncodable & Sendable] {
         [
             parameters.deliveryIds, parameters.token, parameters.owner, parameters.subscription, parameters.limit,
-            parameters.nextToken, parameters.leaseSeconds,
+            parameters.nextToken, parameters.leaseSeconds, commitsSynchronously,
         ]
     }
 
-    /// Appends the call's seven values, in order, to a prepared statement's bindings.
+    /// Appends the call's eight values, in order, to a prepared statement's bindings.
     public func appendBindings(to bindings: inout PostgresBindings) {
         for value in values { bindings.append(value) }
     }

@@ -19,6 +19,7 @@ struct SchemaHistoryTests {
                 "4: 833d9d43c323283a",
                 "5: f21eb70f6ee6569b",
                 "6: e90527015f88e309",
+                "7: e2e492eeb324b831",
             ]
         )
     }

@@ -56,7 +56,11 @@ struct StockHandler: Sendable {
         in transaction: BusTransaction,
         logger: Logger
     ) async throws {
-        // One statement settles and acknowledges the event: one round trip, committed on its own.
+        // One statement settles and acknowledges the event: one round trip, committed on its own. The commit does
+        // not wait for the flush to disk: a settlement is redone the same from its event if a crash of PostgreSQL
+        // loses it, and nothing outside the database acts on it (docs/bus.md, "Asynchronous commits"). A
+        // reservation does wait: payments charges the card on its outcome, which a redo could change.
+        transaction.commitAsynchronously()
         let settled = try await transaction.acknowledgeInStatement { connection, acknowledgement in
             try await products.settle(
                 orderId: orderId,

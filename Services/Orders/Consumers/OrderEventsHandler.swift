@@ -73,6 +73,10 @@ struct OrderEventsHandler: Sendable {
 
     /// Moves the order from `from` to `to` in one statement that also acknowledges the event: one round trip,
     /// committed on its own. False when the order was not in `from` (a duplicate or late event).
+    ///
+    /// The commit does not wait for the flush to disk: a status change is redone the same from its event if a
+    /// crash of PostgreSQL loses it, and nothing outside the database acts on it (docs/bus.md, "Asynchronous
+    /// commits").
     private func transition(
         _ orderId: UUID,
         from: String,
@@ -81,7 +85,8 @@ struct OrderEventsHandler: Sendable {
         in transaction: BusTransaction,
         logger: Logger
     ) async throws -> Bool {
-        try await transaction.acknowledgeInStatement { connection, acknowledgement in
+        transaction.commitAsynchronously()
+        return try await transaction.acknowledgeInStatement { connection, acknowledgement in
             try await repository.transition(
                 orderId: orderId,
                 from: [from],
