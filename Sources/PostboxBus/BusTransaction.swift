@@ -147,7 +147,7 @@ public final class BusTransaction: Sendable {
     /// statement of its own did so already.
     var needsAsynchronousCommitSetting: Bool {
         state.withLock { state in
-            state.commitsAsynchronously && state.statementAcknowledgement.map(\.commitsSynchronously) != false
+            state.commitsAsynchronously && (state.statementAcknowledgement?.commitsSynchronously ?? true)
         }
     }
 

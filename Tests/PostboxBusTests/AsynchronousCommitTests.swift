@@ -1,6 +1,5 @@
 import EmbeddedPostgres
 import Foundation
-import Logging
 import PostgresNIO
 import Synchronization
 import Testing
