@@ -63,23 +63,41 @@ enum CrashScenarios {
     static let inventoryCrashAfterReserve = Scenario(
         "inventory-crash-after-reserve",
         story: """
-            Inventory dies at crash point inventory.after-reserve-before-ack, after reserving and publishing \
-            stock.reserved inside its transaction but before the commit. Nothing of it survives: no reservation, no \
-            event. After the restart order.placed is delivered again and the reservation happens once.
+            Inventory dies at crash point inventory.after-reserve-commit, right after the one statement that reserved \
+            the stock, published stock.reserved and acknowledged order.placed committed. The three survive together: \
+            payments charges without inventory, order.placed is not handled again after the restart, and the stock \
+            is taken once.
             """,
-        faults: ["crash point inventory.after-reserve-before-ack", "restart"],
-        checks: ["inventory exits 86", "nothing reserved after the crash", "confirmed", "stock taken once"]
+        faults: ["crash point inventory.after-reserve-commit", "restart"],
+        checks: [
+            "inventory exits 86", "reserved, published and acknowledged together", "confirmed", "stock taken once",
+        ]
     ) { context in
-        try await context.standardSystem(environment: [.inventory: [CrashPoint.variable: "inventory.after-reserve-before-ack"]])
+        try await context.standardSystem(environment: [.inventory: [CrashPoint.variable: "inventory.after-reserve-commit"]])
         let (id, customer) = try await context.shop.placeOrder(sku: "mug", quantity: 2)
         try await context.waitForExit("inventory", code: CrashPoint.exitStatus)
         try context.expect(
-            try await context.system.scalar("SELECT reserved::int FROM inventory.products WHERE sku = 'mug'", as: Int.self) == 0,
-            "the reservation was rolled back"
+            try await context.system.scalar("SELECT reserved::int FROM inventory.products WHERE sku = 'mug'", as: Int.self) == 2,
+            "the reservation survived the crash"
+        )
+        try context.expect(
+            try await context.system.scalar("SELECT count(*)::int FROM bus.events WHERE type = 'stock.reserved'", as: Int.self) == 1,
+            "stock.reserved was published once"
+        )
+        try context.expect(
+            try await context.system.scalar(
+                "SELECT count(*)::int FROM bus.handled h JOIN bus.events e ON e.id = h.event_id WHERE h.subscription = 'inventory' AND e.type = 'order.placed'",
+                as: Int.self
+            ) == 1,
+            "order.placed was acknowledged with the reservation"
         )
         try await context.system.restart("inventory")
         try await context.shop.waitFor(id, customer: customer, status: "confirmed")
         try await context.expectStock((8, 0), "stock taken once")
+        try context.expect(
+            try await context.system.scalar("SELECT count(*)::int FROM bus.events WHERE type = 'stock.reserved'", as: Int.self) == 1,
+            "order.placed was not handled again"
+        )
     }
 
     static let ordersCrashAfterCommit = Scenario(

@@ -11,7 +11,7 @@ public import Logging
 /// | point | where |
 /// | --- | --- |
 /// | `orders.after-commit-before-response` | checkout committed (order stored, `order.placed` published), before the 202 |
-/// | `inventory.after-reserve-before-ack` | stock reserved and `stock.reserved` published, before the handler's commit |
+/// | `inventory.after-reserve-commit` | the one statement that reserves stock, publishes `stock.reserved` and acknowledges `order.placed` committed, before anything else |
 /// | `payments.after-charge-before-commit` | the processor charged the card, before the payment is stored |
 /// | `payments.after-refund-before-commit` | the processor refunded, before the refund is stored |
 public enum CrashPoint {

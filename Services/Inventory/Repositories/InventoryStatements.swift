@@ -1,5 +1,6 @@
 import Foundation
 import PostboxBus
+import PostboxContracts
 import PostgresNIO
 
 /// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
@@ -8,14 +9,17 @@ enum InventoryStatements {
     /// Locks the order's products in SKU order (so concurrent reservations cannot deadlock) and, unless the order
     /// already has a reservation, records one: `reserved`, adding the quantities to the products' reserved counts,
     /// when every product is known and has enough available; otherwise `rejected`, holding nothing, with each
-    /// shortage in the reason in the order the SKUs were given. Returns the new reservation's status and reason,
-    /// or no row for an order that had one (a duplicate event).
+    /// shortage in the reason in the order the SKUs were given. It publishes what came of it with `bus.publish_v1`
+    /// — `stock.reserved` (the body bound as `$11`) or `stock.rejected` with that reason — and acknowledges the
+    /// `order.placed` that asked, all in one statement that commits on its own. Returns the new reservation's
+    /// status and reason (null for an order that had one, a duplicate event: nothing is reserved or published
+    /// again) and the acknowledgement's result.
     ///
-    /// One statement instead of a locking read and an insert: a round trip and a plan fewer per order (the
-    /// locking read, `sku = ANY($1)`, was planned at every call). Every product row it locks is one that a line
+    /// One statement instead of BEGIN, a locking read, an insert, the publishing acknowledgement and COMMIT: each
+    /// of those round trips lay on every order's way to confirmation. Every product row it locks is one that a line
     /// wants, so the join that looks for shortages reads, and locks, each of them before the reservation is
     /// decided.
-    struct Reserve: PostgresPreparedStatement {
+    struct ReserveAndAcknowledge: PostgresPreparedStatement {
         static let sql = """
             WITH wanted AS (
                 SELECT w.sku, w.quantity, w.position
@@ -37,27 +41,49 @@ enum InventoryStatements {
                 ON CONFLICT (order_id) DO NOTHING RETURNING status, reason),
             a AS (
                 UPDATE inventory.products p SET reserved = p.reserved + w.quantity, updated_at = now()
-                FROM wanted w WHERE p.sku = w.sku AND EXISTS (SELECT 1 FROM r WHERE r.status = 'reserved'))
-            SELECT status, reason FROM r
+                FROM wanted w WHERE p.sku = w.sku AND EXISTS (SELECT 1 FROM r WHERE r.status = 'reserved')),
+            published AS (
+                SELECT bus.publish_v1(
+                    $5::uuid,
+                    CASE r.status WHEN 'reserved' THEN '\(StockReserved.eventType)' ELSE '\(StockRejected.eventType)' END,
+                    CASE r.status WHEN 'reserved' THEN \(StockReserved.eventVersion) ELSE \(StockRejected.eventVersion) END,
+                    $6::timestamptz, $7::text, $8::uuid, $9::text, $10::text,
+                    CASE r.status WHEN 'reserved' THEN $11::jsonb
+                        ELSE jsonb_build_object('orderId', upper($1::text), 'reason', r.reason) END) AS new
+                FROM r)
+            SELECT (SELECT status FROM r), (SELECT reason FROM r), (SELECT count(*) FROM published WHERE new)::int,
+                \(StatementAcknowledgement.call(firstParameter: 12))
             """
-        typealias Row = (String, String?)
+        typealias Row = (status: String?, reason: String?, published: Int, acknowledgement: String)
 
         var orderId: UUID
         /// Quantities by SKU, in the order shortages are listed.
         var wanted: [(sku: String, quantity: Int)]
         /// The order's lines as JSON.
         var lines: String
+        /// `stock.reserved`, as published if the order is reserved; a rejection goes out under its id, time,
+        /// correlation, cause, trace and ordering key, with `stock.rejected`'s type, version and body.
+        var reserved: EventEnvelope
+        var acknowledgement: StatementAcknowledgement
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 4)
+            var bindings = PostgresBindings(capacity: 11 + StatementAcknowledgement.parameterCount)
             bindings.append(orderId)
             bindings.append(wanted.map(\.sku))
             bindings.append(wanted.map(\.quantity))
             bindings.append(lines)
+            bindings.append(reserved.id)
+            bindings.append(reserved.occurredAt)
+            bindings.append(reserved.correlationId)
+            bindings.append(reserved.causationId)
+            bindings.append(reserved.traceparent)
+            bindings.append(reserved.orderingKey)
+            bindings.append(reserved.payload)
+            acknowledgement.appendBindings(to: &bindings)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String?).self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String?, String?, Int, String).self) }
     }
 
     /// Moves a reservation from one status to another and applies its quantities, times two signs, to the

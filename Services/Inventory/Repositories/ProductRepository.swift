@@ -62,30 +62,40 @@ struct ProductRepository: Sendable {
         return nil
     }
 
-    /// Records the order's reservation in one statement (``InventoryStatements/Reserve``): reserved, adding
-    /// `wanted` (quantities by SKU) to the products' reserved counts, if every product has enough available;
-    /// rejected with the shortages, in SKU order, as its reason otherwise. Nil, changing nothing, if the order
-    /// already has a reservation (a duplicate event).
+    /// Records the order's reservation, publishes its outcome and makes `acknowledgement`, in one statement
+    /// (``InventoryStatements/ReserveAndAcknowledge``): reserved, adding `wanted` (quantities by SKU) to the
+    /// products' reserved counts and publishing `reserved`, if every product has enough available; rejected with
+    /// the shortages, in SKU order, as its reason otherwise, publishing `stock.rejected`. Nil, changing and
+    /// publishing nothing, if the order already has a reservation (a duplicate event).
     func reserve(
         orderId: UUID,
         lines: [OrderLine],
         wanted: [String: Int],
+        publishing reserved: EventEnvelope,
+        acknowledging acknowledgement: StatementAcknowledgement,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> ReservationOutcome? {
-        let statement = InventoryStatements.Reserve(
+        let statement = InventoryStatements.ReserveAndAcknowledge(
             orderId: orderId,
             wanted: wanted.sorted { $0.key < $1.key }.map { (sku: $0.key, quantity: $0.value) },
-            lines: String(decoding: try JSONEncoder().encode(lines), as: UTF8.self)
+            lines: String(decoding: try JSONEncoder().encode(lines), as: UTF8.self),
+            reserved: reserved,
+            acknowledgement: acknowledgement
         )
-        for try await (status, reason) in try await connection.execute(statement, logger: logger) {
-            switch (status, reason) {
-            case ("reserved", _): return .reserved
-            case ("rejected", let reason?): return .rejected(reason: reason)
-            default: throw RepositoryError("reservation recorded as \(status) with reason \(reason ?? "none")")
+        // The event's id is new (time-ordered, made for this reservation), so a new reservation always publishes.
+        var outcome: ReservationOutcome?
+        for try await row in try await connection.execute(statement, logger: logger) {
+            try acknowledgement.recordResult(row.acknowledgement)
+            switch (row.status, row.reason) {
+            case (nil, _): outcome = nil
+            case ("reserved", _): outcome = .reserved
+            case ("rejected", let reason?): outcome = .rejected(reason: reason)
+            case (let status?, let reason):
+                throw RepositoryError("reservation recorded as \(status) with reason \(reason ?? "none")")
             }
         }
-        return nil
+        return outcome
     }
 
     /// Moves the order's reservation from `from` to `to` and adds its quantities, times the signs given, to the
