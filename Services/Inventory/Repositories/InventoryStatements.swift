@@ -13,7 +13,8 @@ enum InventoryStatements {
     /// — `stock.reserved` (the body bound as `$11`) or `stock.rejected` with that reason — and acknowledges the
     /// `order.placed` that asked, all in one statement that commits on its own. Returns the new reservation's
     /// status and reason (null for an order that had one, a duplicate event: nothing is reserved or published
-    /// again) and the acknowledgement's result.
+    /// again), how many events it published (reading `published` there is what makes PostgreSQL run that part) and
+    /// the acknowledgement's result.
     ///
     /// One statement instead of BEGIN, a locking read, an insert, the publishing acknowledgement and COMMIT: each
     /// of those round trips lay on every order's way to confirmation. Every product row it locks is one that a line
