@@ -10,7 +10,7 @@ enum InventoryStatements {
     /// already has a reservation, records one: `reserved`, adding the quantities to the products' reserved counts,
     /// when every product is known and has enough available; otherwise `rejected`, holding nothing, with each
     /// shortage in the reason in the order the SKUs were given. It publishes what came of it with `bus.publish_v1`
-    /// — `stock.reserved` (the body bound as `$11`) or `stock.rejected` with that reason — and acknowledges the
+    /// — `stock.reserved` (bound whole from `$5`, as `PublishFunction` binds an envelope) or `stock.rejected` with that reason — and acknowledges the
     /// `order.placed` that asked, all in one statement that commits on its own. Returns the new reservation's
     /// status and reason (null for an order that had one, a duplicate event: nothing is reserved or published
     /// again), how many events it published (reading `published` there is what makes PostgreSQL run that part) and
@@ -46,14 +46,14 @@ enum InventoryStatements {
             published AS (
                 SELECT bus.publish_v1(
                     $5::uuid,
-                    CASE r.status WHEN 'reserved' THEN '\(StockReserved.eventType)' ELSE '\(StockRejected.eventType)' END,
-                    CASE r.status WHEN 'reserved' THEN \(StockReserved.eventVersion) ELSE \(StockRejected.eventVersion) END,
-                    $6::timestamptz, $7::text, $8::uuid, $9::text, $10::text,
-                    CASE r.status WHEN 'reserved' THEN $11::jsonb
+                    CASE r.status WHEN 'reserved' THEN $6::text ELSE '\(StockRejected.eventType)' END,
+                    CASE r.status WHEN 'reserved' THEN $7::int ELSE \(StockRejected.eventVersion) END,
+                    $8::timestamptz, $9::text, $10::uuid, $11::text, $12::text,
+                    CASE r.status WHEN 'reserved' THEN $13::jsonb
                         ELSE jsonb_build_object('orderId', upper($1::text), 'reason', r.reason) END) AS new
                 FROM r)
             SELECT (SELECT status FROM r), (SELECT reason FROM r), (SELECT count(*) FROM published WHERE new)::int,
-                \(StatementAcknowledgement.call(firstParameter: 12))
+                \(StatementAcknowledgement.call(firstParameter: 5 + PublishFunction.parameterCount))
             """
         typealias Row = (status: String?, reason: String?, published: Int, acknowledgement: String)
 
@@ -63,23 +63,19 @@ enum InventoryStatements {
         /// The order's lines as JSON.
         var lines: String
         /// `stock.reserved`, as published if the order is reserved; a rejection goes out under its id, time,
-        /// correlation, cause, trace and ordering key, with `stock.rejected`'s type, version and body.
+        /// correlation, cause, trace and ordering key, with `stock.rejected`'s type, version and a body built in SQL.
         var reserved: EventEnvelope
         var acknowledgement: StatementAcknowledgement
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 11 + StatementAcknowledgement.parameterCount)
+            var bindings = PostgresBindings(
+                capacity: 4 + PublishFunction.parameterCount + StatementAcknowledgement.parameterCount
+            )
             bindings.append(orderId)
             bindings.append(wanted.map(\.sku))
             bindings.append(wanted.map(\.quantity))
             bindings.append(lines)
-            bindings.append(reserved.id)
-            bindings.append(reserved.occurredAt)
-            bindings.append(reserved.correlationId)
-            bindings.append(reserved.causationId)
-            bindings.append(reserved.traceparent)
-            bindings.append(reserved.orderingKey)
-            bindings.append(reserved.payload)
+            PublishFunction.appendBindings(of: reserved, to: &bindings)
             acknowledgement.appendBindings(to: &bindings)
             return bindings
         }
