@@ -266,76 +266,22 @@ public final class Consumer: Service, Sendable {
             nextToken: UUID(),
             leaseSeconds: subscription.lease.seconds
         )
+        let committed = CommittedHandling()
         do {
-            let (topics, next) = try await bus.client.withOpenConnection { [self] connection in
-                let transaction = BusTransaction(
-                    connection: connection,
-                    logger: logger,
-                    begun: false,
-                    defersPublishes: true,
-                    acknowledgement: acknowledgement
-                )
-                do {
-                    try await handler(events, transaction)
-                    if let acknowledged = transaction.acknowledgedInStatement {
-                        // A statement of the handler's acknowledged the events. Outside a transaction it committed
-                        // them on its own; inside one, the handler's publishes join it and it commits now.
-                        if transaction.hasBegun {
-                            for publish in transaction.takeDeferredPublishes() {
-                                try await DeliveryStore.publish(
-                                    publish.envelopes,
-                                    deliverAt: publish.deliverAt,
-                                    on: connection,
-                                    logger: logger
-                                )
-                            }
-                            try await commit(transaction, on: connection)
-                        }
-                        return (transaction.publishedTopics, acknowledged.claimedNext ?? [])
-                    }
-                    // Events to be visible at once go with the acknowledgement; delayed ones are written first.
-                    var published: [EventEnvelope] = []
-                    for publish in transaction.takeDeferredPublishes() {
-                        guard let deliverAt = publish.deliverAt else {
-                            published += publish.envelopes
-                            continue
-                        }
-                        try await DeliveryStore.publish(
-                            publish.envelopes,
-                            deliverAt: deliverAt,
-                            on: try await transaction.connection,
-                            logger: logger
-                        )
-                    }
-                    let acknowledged: DeliveryStore.Acknowledgement
-                    do {
-                        acknowledged = try await DeliveryStore.acknowledge(
-                            acknowledgement,
-                            publishing: published,
-                            on: connection,
-                            logger: logger
-                        )
-                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "25P02" {
-                        throw HandlingOutcome.unreadStatementFailure
-                    }
-                    guard transaction.hasBegun else {
-                        // Nothing was written before: the acknowledgement, with any events the handler published,
-                        // committed on its own. What it could not acknowledge (a lease taken over, a duplicate) is
-                        // another delivery's to handle, and then it published nothing.
-                        if acknowledged.deleted < batch.count {
-                            logger.warning("lease lost before acknowledgement; the new owner handles the event")
-                        }
-                        return (transaction.publishedTopics, acknowledged.next)
-                    }
-                    if acknowledged.deleted < batch.count { throw HandlingOutcome.leaseLost }
-                    if acknowledged.recorded < acknowledged.deleted { throw HandlingOutcome.duplicate }
-                    try await commit(transaction, on: connection)
-                    return (transaction.publishedTopics, acknowledged.next)
-                } catch {
-                    if transaction.hasBegun { _ = try? await connection.query("ROLLBACK", logger: logger) }
-                    throw error
-                }
+            let next = try await bus.client.withOpenConnection { [self] connection in
+                let (topics, next) = try await handleAndCommit(events, acknowledgement: acknowledgement, on: connection)
+                committed.record(topics: topics, next: next)
+                // Still holding the connection that committed: the wake-up goes out on it without a hop.
+                await bus.notifier.committed(topics: topics, on: connection)
+                return next
             }
+            metrics.handled.increment(by: batch.count)
+            metrics.duration.record(duration: ContinuousClock.now - start)
+            return .success(next)
+        } catch let error as ClosedConnectionError {
+            // The connection closed after the commit, while the wake-up was being sent: the handling stands, and
+            // the notifier's loop sends the wake-up on another connection.
+            guard let (topics, next) = committed.recorded else { return .failure(error) }
             bus.notifier.committed(topics: topics)
             metrics.handled.increment(by: batch.count)
             metrics.duration.record(duration: ContinuousClock.now - start)
@@ -343,6 +289,82 @@ public final class Consumer: Service, Sendable {
         } catch {
             let error = (error as? PostgresTransactionError)?.closureError ?? error
             return .failure(HandlingOutcome(raisedBy: error) ?? error)
+        }
+    }
+
+    /// Runs the handler and the acknowledgement on `connection` and commits them; returns the topics published and
+    /// the deliveries claimed next.
+    private func handleAndCommit(
+        _ events: [ReceivedEvent],
+        acknowledgement: DeliveryStatements.AcknowledgeParameters,
+        on connection: PostgresConnection
+    ) async throws -> (Set<String>, [ClaimedDelivery]) {
+        let transaction = BusTransaction(
+            connection: connection,
+            logger: logger,
+            begun: false,
+            defersPublishes: true,
+            acknowledgement: acknowledgement
+        )
+        do {
+            try await handler(events, transaction)
+            if let acknowledged = transaction.acknowledgedInStatement {
+                // A statement of the handler's acknowledged the events. Outside a transaction it committed
+                // them on its own; inside one, the handler's publishes join it and it commits now.
+                if transaction.hasBegun {
+                    for publish in transaction.takeDeferredPublishes() {
+                        try await DeliveryStore.publish(
+                            publish.envelopes,
+                            deliverAt: publish.deliverAt,
+                            on: connection,
+                            logger: logger
+                        )
+                    }
+                    try await commit(transaction, on: connection)
+                }
+                return (transaction.publishedTopics, acknowledged.claimedNext ?? [])
+            }
+            // Events to be visible at once go with the acknowledgement; delayed ones are written first.
+            var published: [EventEnvelope] = []
+            for publish in transaction.takeDeferredPublishes() {
+                guard let deliverAt = publish.deliverAt else {
+                    published += publish.envelopes
+                    continue
+                }
+                try await DeliveryStore.publish(
+                    publish.envelopes,
+                    deliverAt: deliverAt,
+                    on: try await transaction.connection,
+                    logger: logger
+                )
+            }
+            let acknowledged: DeliveryStore.Acknowledgement
+            do {
+                acknowledged = try await DeliveryStore.acknowledge(
+                    acknowledgement,
+                    publishing: published,
+                    on: connection,
+                    logger: logger
+                )
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "25P02" {
+                throw HandlingOutcome.unreadStatementFailure
+            }
+            guard transaction.hasBegun else {
+                // Nothing was written before: the acknowledgement, with any events the handler published,
+                // committed on its own. What it could not acknowledge (a lease taken over, a duplicate) is
+                // another delivery's to handle, and then it published nothing.
+                if acknowledged.deleted < events.count {
+                    logger.warning("lease lost before acknowledgement; the new owner handles the event")
+                }
+                return (transaction.publishedTopics, acknowledged.next)
+            }
+            if acknowledged.deleted < events.count { throw HandlingOutcome.leaseLost }
+            if acknowledged.recorded < acknowledged.deleted { throw HandlingOutcome.duplicate }
+            try await commit(transaction, on: connection)
+            return (transaction.publishedTopics, acknowledged.next)
+        } catch {
+            if transaction.hasBegun { _ = try? await connection.query("ROLLBACK", logger: logger) }
+            throw error
         }
     }
 
@@ -448,4 +470,13 @@ enum HandlingOutcome: Error, CustomStringConvertible {
                 + "aborted (SQLSTATE 25P02); read every query's rows (`for try await row in rows`) to get the error"
         }
     }
+}
+
+/// What a handling committed, kept in case its connection closes before the handling is done with it.
+private final class CommittedHandling: Sendable {
+    private let state = Mutex<(topics: Set<String>, next: [ClaimedDelivery])?>(nil)
+
+    func record(topics: Set<String>, next: [ClaimedDelivery]) { state.withLock { $0 = (topics, next) } }
+
+    var recorded: (topics: Set<String>, next: [ClaimedDelivery])? { state.withLock { $0 } }
 }

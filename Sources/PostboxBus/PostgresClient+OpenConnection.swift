@@ -79,12 +79,16 @@ extension PostgresClient {
 
     /// `withTransaction` on a connection checked to be open, for a body that cannot leave its caller's task (a
     /// producer's transaction): it gets the check before use, not the watchdog of ``withOpenConnection(_:)``.
+    /// `afterCommit` runs on the same connection once the transaction committed, before it goes back to the pool.
     func withCheckedTransaction<Result: Sendable>(
         logger: Logger,
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: (PostgresConnection) async throws -> Result,
+        afterCommit: (PostgresConnection, Result) async -> Void = { _, _ in }
     ) async throws -> Result {
         try await withCheckedConnection { connection in
-            try await connection.withTransaction(logger: logger) { try await body($0) }
+            let result = try await connection.withTransaction(logger: logger) { try await body($0) }
+            await afterCommit(connection, result)
+            return result
         }
     }
 

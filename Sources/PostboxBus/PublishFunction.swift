@@ -13,9 +13,9 @@ public import PostgresNIO
 ///                       ordering_key, payload)   -- uuid, text, int, timestamptz, text, uuid, text, text, jsonb
 /// ```
 ///
-/// The wake-up is the caller's: after the commit, call ``MessageBus/wakeConsumers(of:)`` (or, inside
-/// ``MessageBus/withTransaction(_:)``, ``BusTransaction/wakeConsumersAfterCommit(of:)``); without it, consumers
-/// find the event at their next poll.
+/// The wake-up is the caller's: after the commit, call ``MessageBus/wakeConsumers(of:on:)`` while still holding the
+/// connection, or ``MessageBus/wakeConsumers(of:)`` (or, inside ``MessageBus/withTransaction(_:)``,
+/// ``BusTransaction/wakeConsumersAfterCommit(of:)``); without it, consumers find the event at their next poll.
 ///
 /// For a prepared statement, ``call(firstParameter:)`` gives the call with numbered parameters and
 /// ``appendBindings(of:to:)`` binds an envelope's fields to them.

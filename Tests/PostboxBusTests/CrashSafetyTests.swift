@@ -168,7 +168,14 @@ struct CrashSafetyTests {
                     // A burst within the interval waits for its end: its events are handled only if the burst's
                     // notification is sent then, not dropped.
                     let start = ContinuousClock.now
-                    for sequence in 2...20 { try await other.publish(try EventEnvelope(TestEvent(sequence: sequence))) }
+                    // Half through the notifier's loop, half sent on the connection that committed: both wait.
+                    for sequence in 2...20 {
+                        if sequence.isMultiple(of: 2) {
+                            try await other.publish(try EventEnvelope(TestEvent(sequence: sequence)))
+                        } else {
+                            try await other.withTransaction { try await $0.publish(TestEvent(sequence: sequence)) }
+                        }
+                    }
                     burst = ContinuousClock.now - start
                     try await eventually("all handled", timeout: .seconds(30)) { try await harness.effectCount() == 20 }
                     // The burst's notification arrives at the end of its interval even when the consumer, on a busy

@@ -108,6 +108,65 @@ struct WakeUpTests {
         }
     }
 
+    /// A handler's publish sends its wake-up on the connection that committed it, not through the notifier's loop,
+    /// and the wake-up reaches a consumer in another process that polls too rarely to matter within the test.
+    @Test func aHandlersWakeUpGoesOutOnTheConnectionThatCommittedIt() async throws {
+        // No interval between wake-ups, so that every one may go out at once.
+        try await withBus(configuration: .init(notificationInterval: .zero, instanceName: "test")) { harness in
+            try await harness.withOtherProcess { other in
+                let relay = harness.bus.consumer(fastSubscription("relay", concurrency: 1)) { event, transaction in
+                    let sequence = try event.decode(TestEvent.self).sequence
+                    try await transaction.publish(RelayedEvent(sequence: sequence))
+                }
+                let sink = fastSubscription("sink", topics: [RelayedEvent.eventType], concurrency: 1, pollInterval: .seconds(60))
+                let sinkConsumer = other.consumer(sink) { event, transaction in try await recordEffect(event, by: "sink", in: transaction) }
+                try await harness.bus.register(relay.subscription)
+                try await other.register(sink)
+                try await harness.running([relay, sinkConsumer]) {
+                    try await eventually("the sink is idle") { sinkConsumer.isWaitingForWork }
+                    // Published by the other process: its own loop wakes the relay here.
+                    try await other.publish(try EventEnvelope(TestEvent(sequence: 1)))
+                    try await eventually("the relayed event handled in the other process", timeout: .seconds(20)) {
+                        try await harness.effectCount() == 1
+                    }
+                }
+                #expect(harness.bus.notifier.sentOnCommittingConnection.load(ordering: .relaxed) == 1)
+                #expect(harness.bus.notifier.sentByLoop.load(ordering: .relaxed) == 0)
+            }
+        }
+    }
+
+    /// A statement of the caller's that published in SQL (`wakeConsumers(of:on:)`) and a bus transaction send their
+    /// wake-ups on their own connection too; a consumer in another process is woken by each.
+    @Test func aCallersWakeUpGoesOutOnTheConnectionThatCommittedIt() async throws {
+        try await withBus(configuration: .init(notificationInterval: .zero, instanceName: "test")) { harness in
+            try await harness.withOtherProcess { other in
+                let subscription = fastSubscription("woken", concurrency: 1, pollInterval: .seconds(60))
+                let consumer = other.consumer(subscription) { event, transaction in try await recordEffect(event, by: "woken", in: transaction) }
+                try await other.register(subscription)
+                try await harness.running([consumer]) {
+                    try await eventually("the consumer is idle") { consumer.isWaitingForWork }
+                    let payload = try EventEnvelope(TestEvent(sequence: 1)).payload
+                    try await harness.client.withConnection { connection in
+                        try await connection.query(
+                            """
+                            SELECT bus.publish_v1(\(UUID.timeOrdered()), \(TestEvent.eventType), 1, now(), 'sql', NULL, NULL, NULL, \(payload)::jsonb)
+                            """,
+                            logger: testLogger
+                        )
+                        await harness.bus.wakeConsumers(of: [TestEvent.eventType], on: connection)
+                    }
+                    try await eventually("the first event handled", timeout: .seconds(20)) { try await harness.effectCount() == 1 }
+                    try await eventually("the consumer is idle again") { consumer.isWaitingForWork }
+                    try await harness.bus.withTransaction { try await $0.publish(TestEvent(sequence: 2)) }
+                    try await eventually("the second event handled", timeout: .seconds(20)) { try await harness.effectCount() == 2 }
+                }
+                #expect(harness.bus.notifier.sentOnCommittingConnection.load(ordering: .relaxed) == 2)
+                #expect(harness.bus.notifier.sentByLoop.load(ordering: .relaxed) == 0)
+            }
+        }
+    }
+
     @Test func aConsumerWhoseAcknowledgementFoundNothingWaitsForNewsBeforeItClaimsAgain() async throws {
         try await withBus { harness in
             // The consumer runs in another process, so each publish reaches it once, through LISTEN.
@@ -160,4 +219,11 @@ struct WakeUpTests {
             }
         }
     }
+}
+
+/// What the relay in ``WakeUpTests`` publishes for each event it handles.
+private struct RelayedEvent: EventPayload {
+    static let eventType = "test.relayed"
+    static let eventVersion = 1
+    var sequence: Int
 }

@@ -132,9 +132,10 @@ struct CartsController: Sendable {
         } else {
             // One statement, committing on its own: the order, its lines, the closed cart and the event.
             accepted = try await bus.client.withConnection { connection in
-                try await place(cart: id, customer: customer, key: nil, event: event, on: connection, logger: context.logger)
+                let placed = try await place(cart: id, customer: customer, key: nil, event: event, on: connection, logger: context.logger)
+                await bus.wakeConsumers(of: [OrderPlaced.eventType], on: connection)
+                return placed
             }
-            bus.wakeConsumers(of: [OrderPlaced.eventType])
         }
         CrashPoint.reached("orders.after-commit-before-response", logger: context.logger)
         return EditedResponse(status: .accepted, response: accepted)
