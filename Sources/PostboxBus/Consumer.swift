@@ -268,21 +268,22 @@ public final class Consumer: Service, Sendable {
         )
         let committed = CommittedHandling()
         do {
-            let next = try await bus.client.withOpenConnection { [self] connection in
-                let (topics, next) = try await handleAndCommit(events, acknowledgement: acknowledgement, on: connection)
-                committed.record(topics: topics, next: next)
-                // Still holding the connection that committed: the wake-up goes out on it without a hop.
-                await bus.notifier.committed(topics: topics, on: connection)
-                return next
+            let next: [ClaimedDelivery]
+            do {
+                next = try await bus.client.withOpenConnection { [self] connection in
+                    let (topics, next) = try await handleAndCommit(events, acknowledgement: acknowledgement, on: connection)
+                    committed.record(topics: topics, next: next)
+                    // Still holding the connection that committed: the wake-up goes out on it without a hop.
+                    await bus.notifier.committed(topics: topics, on: connection)
+                    return next
+                }
+            } catch let error as ClosedConnectionError {
+                // The connection closed after the commit, while the wake-up was being sent: the handling stands, and
+                // the notifier's loop sends the wake-up on another connection.
+                guard let recorded = committed.recorded else { throw error }
+                bus.notifier.committed(topics: recorded.topics)
+                next = recorded.next
             }
-            metrics.handled.increment(by: batch.count)
-            metrics.duration.record(duration: ContinuousClock.now - start)
-            return .success(next)
-        } catch let error as ClosedConnectionError {
-            // The connection closed after the commit, while the wake-up was being sent: the handling stands, and
-            // the notifier's loop sends the wake-up on another connection.
-            guard let (topics, next) = committed.recorded else { return .failure(error) }
-            bus.notifier.committed(topics: topics)
             metrics.handled.increment(by: batch.count)
             metrics.duration.record(duration: ContinuousClock.now - start)
             return .success(next)

@@ -23,8 +23,9 @@ final class Notifier: Sendable {
     private let listener: BusListener
     private let interval: Duration
     private let logger: Logger
-    /// Wake-ups sent on the connection that committed, and by the loop (for tests and diagnostics).
+    /// Wake-ups sent on the connection that committed; for tests and diagnostics.
     let sentOnCommittingConnection = Atomic<Int>(0)
+    /// Wake-ups sent by the loop; for tests and diagnostics.
     let sentByLoop = Atomic<Int>(0)
 
     init(client: PostgresClient, channel: String, interval: Duration, listener: BusListener, logger: Logger) {
