@@ -83,7 +83,7 @@ extension PostgresClient {
     func withCheckedTransaction<Result: Sendable>(
         logger: Logger,
         _ body: (PostgresConnection) async throws -> Result,
-        afterCommit: (PostgresConnection, Result) async -> Void = { _, _ in }
+        afterCommit: (PostgresConnection, Result) async -> Void
     ) async throws -> Result {
         try await withCheckedConnection { connection in
             let result = try await connection.withTransaction(logger: logger) { try await body($0) }

@@ -10,11 +10,11 @@ enum InventoryStatements {
     /// already has a reservation, records one: `reserved`, adding the quantities to the products' reserved counts,
     /// when every product is known and has enough available; otherwise `rejected`, holding nothing, with each
     /// shortage in the reason in the order the SKUs were given. It publishes what came of it with `bus.publish_v1`
-    /// — `stock.reserved` (bound whole from `$5`, as `PublishFunction` binds an envelope) or `stock.rejected` with that reason — and acknowledges the
-    /// `order.placed` that asked, all in one statement that commits on its own. Returns the new reservation's
-    /// status and reason (null for an order that had one, a duplicate event: nothing is reserved or published
-    /// again), how many events it published (reading `published` there is what makes PostgreSQL run that part) and
-    /// the acknowledgement's result.
+    /// — `stock.reserved` (bound whole from `$5`, as `PublishFunction` binds an envelope) or `stock.rejected` with
+    /// that reason — and acknowledges the `order.placed` that asked, all in one statement that commits on its own.
+    /// Returns the new reservation's status and reason (null for an order that had one, a duplicate event: nothing
+    /// is reserved or published again), how many events it published (reading `published` there is what makes
+    /// PostgreSQL run that part) and the acknowledgement's result.
     ///
     /// One statement instead of BEGIN, a locking read, an insert, the publishing acknowledgement and COMMIT: each
     /// of those round trips lay on every order's way to confirmation. Every product row it locks is one that a line
