@@ -5,6 +5,8 @@ import PostgresNIO
 
 /// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
 /// plans them on every call, which took as long as running them.
+/// Each keeps its name, the type's as PostgresNIO would give it, in a constant: PostgresNIO's default computes the
+/// name again at every execution.
 enum InventoryStatements {
     /// Locks the order's products in SKU order (so concurrent reservations cannot deadlock) and, unless the order
     /// already has a reservation, records one: `reserved`, adding the quantities to the products' reserved counts,
@@ -21,6 +23,7 @@ enum InventoryStatements {
     /// wants, so the join that looks for shortages reads, and locks, each of them before the reservation is
     /// decided.
     struct ReserveAndAcknowledge: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             WITH wanted AS (
                 SELECT w.sku, w.quantity, w.position
@@ -87,6 +90,7 @@ enum InventoryStatements {
     /// reserved and on-hand counts (products locked in SKU order), and acknowledges the event that asked for it;
     /// returns how many it moved (0 or 1) and the acknowledgement's result.
     struct Settle: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             WITH r AS (
                 UPDATE inventory.reservations SET status = $2, updated_at = now()

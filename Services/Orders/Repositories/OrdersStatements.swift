@@ -5,9 +5,12 @@ import PostgresNIO
 
 /// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
 /// plans them on every call, which took as long as running them.
+/// Each keeps its name, the type's as PostgresNIO would give it, in a constant: PostgresNIO's default computes the
+/// name again at every execution.
 enum OrdersStatements {
     /// The customer a bearer token belongs to.
     struct CustomerByToken: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = "SELECT id FROM orders.customers WHERE token = $1"
         typealias Row = UUID
 
@@ -25,6 +28,7 @@ enum OrdersStatements {
     /// The customer's cart with one row per item priced from the catalogue (-1 when the product left it); one row
     /// with null item columns for an empty cart.
     struct Cart: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             SELECT c.status, i.sku, i.quantity, coalesce(p.price_cents, -1)
             FROM orders.carts c
@@ -50,6 +54,7 @@ enum OrdersStatements {
 
     /// ``Cart`` with the cart row locked.
     struct LockedCart: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = Cart.sql + "\nFOR UPDATE OF c"
         typealias Row = Cart.Row
 
@@ -68,6 +73,7 @@ enum OrdersStatements {
     /// The event's body is built here from the rows the statement read, by `bus.publish_v1` (docs/bus.md,
     /// "Publishing from SQL"), as ``OrderPlaced`` encodes it; `checkoutPublishesWhatTheOrderHolds` decodes it.
     struct PlaceOrder: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             WITH cart AS (
                 SELECT id, status FROM orders.carts WHERE id = $2 AND customer_id = $3 FOR UPDATE),
@@ -136,6 +142,7 @@ enum OrdersStatements {
     /// Moves an order to a status if it is in one of `from`, and acknowledges the event that asked for it; returns
     /// how many it moved (0 or 1) and the acknowledgement's result.
     struct TransitionOrder: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             WITH moved AS (
                 UPDATE orders.orders SET status = $1, reason = $2, updated_at = now()

@@ -3,9 +3,12 @@ import PostgresNIO
 
 /// The statement every charge runs, prepared once per connection: sent unnamed, PostgreSQL parses and plans it on
 /// every call, which took as long as running it.
+/// It keeps its name, the type's as PostgresNIO would give it, in a constant: PostgresNIO's default computes the
+/// name again at every execution.
 enum LedgerStatements {
     /// Inserts a charge unless its idempotency key was used; a row when it inserted.
     struct InsertCharge: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             INSERT INTO payment_gateway.charges (id, idempotency_key, reference, amount_cents, token, status, trace_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7)

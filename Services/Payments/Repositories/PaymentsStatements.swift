@@ -4,9 +4,12 @@ import PostgresNIO
 
 /// The statements on the order flow's hot path, prepared once per connection: sent unnamed, PostgreSQL parses and
 /// plans them on every call, which took as long as running them.
+/// Each keeps its name, the type's as PostgresNIO would give it, in a constant: PostgresNIO's default computes the
+/// name again at every execution.
 enum PaymentsStatements {
     /// Remembers what to charge for an order, once.
     struct RecordIntent: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             INSERT INTO payments.intents (order_id, amount_cents, payment_token) VALUES ($1, $2, $3)
             ON CONFLICT (order_id) DO NOTHING
@@ -30,6 +33,7 @@ enum PaymentsStatements {
 
     /// Whether the order has a payment, and its intent (null columns until `order.placed` was handled).
     struct ChargeState: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             SELECT EXISTS (SELECT 1 FROM payments.payments WHERE order_id = $1), i.amount_cents, i.payment_token
             FROM (SELECT 1) one LEFT JOIN payments.intents i ON i.order_id = $1
@@ -50,6 +54,7 @@ enum PaymentsStatements {
     /// Stores a payment, publishes its event with `bus.publish_v1` and acknowledges the event that asked for it,
     /// in one statement; returns the acknowledgement's result.
     struct InsertPaymentPublishAndAcknowledge: PostgresPreparedStatement {
+        static let name = String(reflecting: Self.self)
         static let sql = """
             WITH p AS (
                 INSERT INTO payments.payments (id, order_id, amount_cents, status, charge_id, reason)
