@@ -211,7 +211,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["PostboxScenarios"]
+            dependencies: [
+                "EmbeddedPostgres",
+                "PostboxScenarios",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "EndToEndTests",

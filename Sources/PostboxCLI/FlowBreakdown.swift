@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import Logging
+import PostboxScenarios
 import PostgresNIO
 
 /// Where an order-flow run's latency came from: how long each subscription's events waited, and in which seconds
@@ -11,7 +12,7 @@ import PostgresNIO
 /// queueing in the consumer. A handler that works before its transaction begins has that work counted too:
 /// payments' charge reads and calls the card processor before its one statement, which is its transaction. One
 /// subscription far behind the others is a consumer short of capacity; all of them behind together is a machine
-/// short of CPU.
+/// short of CPU, or a stall: the vacuums, analyzes and checkpoint of the run's seconds are listed beside them.
 struct FlowBreakdown: Codable {
     /// The waits of one subscription for one event type, in milliseconds.
     struct Wait: Codable {
@@ -39,6 +40,9 @@ struct FlowBreakdown: Codable {
     var worstSecondSlowOrders: Int
     /// Every second that held a slow order, in order: to lay beside the server's log (an autovacuum, a checkpoint).
     var slowOrdersBySecond: [SlowSecond]
+    /// The vacuums and analyzes that finished in the run's seconds, and a checkpoint that began in them, seconds
+    /// counted as for the slow orders.
+    var maintenance: [ServerMaintenance]
 
     /// Reads the breakdown of the orders placed since `since` (PostgreSQL's clock, seconds since 1970), but those of
     /// `excludingCarts` (a warm-up's orders, whose last few may start after `since`) and their events (an order's
@@ -80,6 +84,7 @@ struct FlowBreakdown: Codable {
 
         var slowBySecond: [Int: Int] = [:]
         var seconds = 0
+        var lastSecond = 0
         for try await (second, slow) in try await connection.query(
             """
             SELECT floor(extract(epoch FROM created_at) - \(since))::int,
@@ -90,8 +95,15 @@ struct FlowBreakdown: Codable {
             logger: logger
         ).decode((Int, Int).self) {
             seconds += 1
+            lastSecond = max(lastSecond, second)
             if slow > 0 { slowBySecond[second] = slow }
         }
+        let maintenance = try await ServerMaintenance.during(
+            from: since,
+            to: since + Double(lastSecond + 1),
+            on: connection,
+            logger: logger
+        )
         let worst = slowBySecond.max { ($0.value, -$0.key) < ($1.value, -$1.key) }
         return FlowBreakdown(
             waits: waits,
@@ -100,7 +112,8 @@ struct FlowBreakdown: Codable {
             seconds: seconds,
             worstSecond: worst?.key,
             worstSecondSlowOrders: worst?.value ?? 0,
-            slowOrdersBySecond: slowBySecond.sorted { $0.key < $1.key }.map { SlowSecond(second: $0.key, orders: $0.value) }
+            slowOrdersBySecond: slowBySecond.sorted { $0.key < $1.key }.map { SlowSecond(second: $0.key, orders: $0.value) },
+            maintenance: maintenance
         )
     }
 
@@ -119,6 +132,19 @@ struct FlowBreakdown: Codable {
         if !slowOrdersBySecond.isEmpty {
             let bySecond = slowOrdersBySecond.map { "\($0.second): \($0.orders)" }
             lines.append("  by second (second: orders): " + bySecond.joined(separator: ", "))
+        }
+        if maintenance.isEmpty {
+            lines.append("no vacuum, analyze or checkpoint in the run's seconds")
+        } else {
+            lines.append("vacuums and analyzes as they finished, a checkpoint as it began (second: what):")
+            let bySecond = Dictionary(grouping: maintenance, by: \.second).sorted { $0.key < $1.key }
+            for (second, runs) in bySecond {
+                let checkpoint = runs.contains { $0.table == nil } ? ["checkpoint began"] : []
+                let tables = Dictionary(grouping: runs.filter { $0.table != nil }, by: { $0.table ?? "" })
+                    .sorted { $0.key < $1.key }
+                    .map { table, runs in "\(table) (\(runs.map(\.kind).sorted().joined(separator: ", ")))" }
+                lines.append("  \(second): " + (checkpoint + tables).joined(separator: ", "))
+            }
         }
         return lines.joined(separator: "\n")
     }

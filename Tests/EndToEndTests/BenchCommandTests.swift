@@ -29,7 +29,13 @@ struct BenchCommandTests {
             var slowOrders: Int
             var slowSeconds: Int
             var seconds: Int
+            struct Maintenance: Decodable {
+                var kind: String
+                var table: String?
+                var second: Int
+            }
             var slowOrdersBySecond: [SlowSecond]
+            var maintenance: [Maintenance]
         }
         struct Machine: Decodable {
             var cores: Int
@@ -86,6 +92,12 @@ struct BenchCommandTests {
         #expect(bySecond.count == output.breakdown.slowSeconds)
         #expect(bySecond.allSatisfy { $0.orders > 0 && $0.second >= 0 })
         #expect(bySecond.map(\.second) == bySecond.map(\.second).sorted() && Set(bySecond.map(\.second)).count == bySecond.count)
+        // Vacuums, analyzes and a checkpoint (none is likely in two seconds) fall within the run's seconds, in order;
+        // each names its table but a checkpoint.
+        let maintenance = output.breakdown.maintenance
+        #expect(maintenance.allSatisfy { $0.second >= 0 && $0.second <= output.breakdown.seconds })
+        #expect(maintenance.allSatisfy { ($0.table == nil) == ($0.kind == "checkpoint") })
+        #expect(maintenance.map(\.second) == maintenance.map(\.second).sorted())
     }
 
     struct BusOutput: Decodable {
