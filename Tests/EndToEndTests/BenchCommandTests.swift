@@ -25,15 +25,15 @@ struct BenchCommandTests {
                 var second: Int
                 var orders: Int
             }
-            var waits: [Wait]
-            var slowOrders: Int
-            var slowSeconds: Int
-            var seconds: Int
             struct Maintenance: Decodable {
                 var kind: String
                 var table: String?
                 var second: Int
             }
+            var waits: [Wait]
+            var slowOrders: Int
+            var slowSeconds: Int
+            var seconds: Int
             var slowOrdersBySecond: [SlowSecond]
             var maintenance: [Maintenance]
         }

@@ -1,10 +1,9 @@
 import EmbeddedPostgres
 import Foundation
 import Logging
+import PostboxScenarios
 import PostgresNIO
 import Testing
-
-@testable import PostboxScenarios
 
 /// The vacuums, analyzes and checkpoints a benchmark lists beside its slow seconds, read from PostgreSQL's records.
 /// It runs on the process's shared server, which no scenario restarts under it.
@@ -29,8 +28,8 @@ struct ServerMaintenanceTests {
             let probe = found.filter { $0.table == "public.probe" && !$0.kind.hasPrefix("auto") }
             #expect(probe.map(\.kind) == ["vacuum", "analyze"], "\(found)")
             #expect(found.allSatisfy { $0.second >= 0 && Double($0.second) <= end - start }, "\(found)")
-            // A checkpoint is recorded to the second, so it counts if that second overlaps the window. Another one
-            // after it (a test elsewhere in the process) would leave this one unreadable, but not before `end`.
+            // Recorded to the second, the checkpoint counts since its second overlaps the window; no other test in
+            // this process uses the shared server, so the last checkpoint is this one.
             let checkpoints = found.filter { $0.kind == "checkpoint" }
             #expect(checkpoints.count == 1 && checkpoints[0].table == nil, "\(found)")
 
