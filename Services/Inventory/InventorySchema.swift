@@ -34,7 +34,17 @@ enum InventorySchema {
                         updated_at timestamptz NOT NULL DEFAULT now())
                     """,
                 ]
-            )
+            ),
+            SchemaMigration(
+                version: 2,
+                name: "no statistics on reservations' lines",
+                statements: [
+                    // Reservations are read by order id only. An analyze that also sorted a sample of their lines
+                    // (jsonb) took about 160 ms of CPU on 30,000 reservations, in one burst at every autovacuum
+                    // visit that found the table changed by a tenth; without them it takes about 30 ms.
+                    "ALTER TABLE inventory.reservations ALTER COLUMN lines SET STATISTICS 0"
+                ]
+            ),
         ]
     )
 }

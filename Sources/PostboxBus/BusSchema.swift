@@ -126,5 +126,22 @@ enum BusSchema {
                 DeliveryRoutines.acknowledgeInStatement.setting("plan_cache_mode", to: "force_generic_plan"),
             ]
         ),
+        SchemaMigration(
+            version: 8,
+            name: "no statistics on the events' columns that no statement filters, joins or sorts on",
+            statements: [
+                // Events are read by id, swept by publication time and traced by correlation id. An analyze that
+                // also sorted a sample of payloads (jsonb) and of the opaque trace, causation and ordering
+                // columns took about 450 ms of CPU on 30,000 events, in one burst, at every autovacuum visit
+                // that found the table grown by a tenth; without them it takes about 90 ms.
+                """
+                ALTER TABLE bus.events
+                    ALTER COLUMN payload SET STATISTICS 0,
+                    ALTER COLUMN traceparent SET STATISTICS 0,
+                    ALTER COLUMN causation_id SET STATISTICS 0,
+                    ALTER COLUMN ordering_key SET STATISTICS 0
+                """
+            ]
+        ),
     ]
 }

@@ -20,6 +20,7 @@ struct SchemaHistoryTests {
                 "5: f21eb70f6ee6569b",
                 "6: e90527015f88e309",
                 "7: e2e492eeb324b831",
+                "8: 561601b756852546",
             ]
         )
     }
