@@ -6,6 +6,7 @@
 # DATABASE_URL must name a database `postbox db setup` has prepared (the bus's tables) and that this may fill,
 # such as the one `swift run -c release postbox postgres` prints. BATCH (100) sets the events per transaction,
 # CLIENTS (16) the pgbench clients; each client publishes a batch, claims a batch and acknowledges it, in a loop.
+# LAYOUTS picks the scripts each round runs, in order (default: limit deliveries log-horizon log-snapshot).
 # With HOLD_SECONDS set, each log layout also runs once while another session holds a transaction id open for
 # that long, from the run's second second.
 set -euo pipefail
@@ -101,14 +102,14 @@ measure() { # layout [hold]
     [[ $layout == limit ]] && limit_rate=$rate
     local ratio
     ratio=$(awk -v r="$rate" -v l="$limit_rate" 'BEGIN { printf "%.2f", (l > 0 ? r / l : 0) }')
-    printf '%-12s %8d msg/s  %5s of the limit before it  %5d B of WAL per message%s\n' \
+    printf '%-21s %8d msg/s  %5s of the limit before it  %5d B of WAL per message%s\n' \
         "$layout" "$rate" "$ratio" $(( wal / (transactions * batch) )) "$note"
 }
 
 echo "pgbench, $clients clients, $batch per transaction, $seconds s each, PostgreSQL $(sql 'SHOW server_version')"
 for (( round = 1; round <= rounds; round++ )); do
     echo "round $round"
-    for layout in limit deliveries log-horizon log-snapshot; do
+    for layout in ${LAYOUTS:-limit deliveries log-horizon log-snapshot}; do
         measure "$layout"
     done
 done
