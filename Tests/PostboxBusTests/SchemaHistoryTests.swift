@@ -21,6 +21,7 @@ struct SchemaHistoryTests {
                 "6: e90527015f88e309",
                 "7: e2e492eeb324b831",
                 "8: 561601b756852546",
+                "9: 5af7ed5ef86633ff",
             ]
         )
     }
