@@ -46,7 +46,12 @@ func withService<Result: Sendable>(
     build: @escaping @Sendable (ServiceContext) -> ServiceParts,
     _ body: @Sendable (any TestClientProtocol, ServiceWorld) async throws -> Result
 ) async throws -> Result {
-    let (server, database) = try await ServiceDatabases.make(prefix: String(test.prefix(while: { $0 != "(" })))
+    let (server, database): (EmbeddedPostgres, String)
+    do {
+        (server, database) = try await ServiceDatabases.make(prefix: String(test.prefix(while: { $0 != "(" })))
+    } catch {
+        throw DatabaseCallFailed.describing(error)
+    }
     let url = "postgres://\(role)@127.0.0.1:\(server.port)/\(database)"
     let settings = try ServiceSettings(reader: .environment(["DATABASE_URL": url]), defaultPort: 0)
     let client = PostgresClient(configuration: settings.database.configuration, backgroundLogger: testLogger)
@@ -79,8 +84,21 @@ func withService<Result: Sendable>(
         } catch {
             await group.triggerGracefulShutdown()
             tasks.cancelAll()
-            throw error
+            throw DatabaseCallFailed.describing(error)
         }
+    }
+}
+
+/// A database error as the server stated it, so that a failed test says what went wrong: `PSQLError` describes
+/// itself only as "Generic description to prevent accidental leakage of sensitive data".
+struct DatabaseCallFailed: Error, CustomStringConvertible {
+    let description: String
+
+    /// `error` itself unless it is a database error.
+    static func describing(_ error: any Error) -> any Error {
+        let cause = DatabaseErrorText.cause(of: error)
+        guard cause is PSQLError else { return error }
+        return DatabaseCallFailed(description: DatabaseErrorText.describe(cause))
     }
 }
 
