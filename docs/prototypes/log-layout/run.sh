@@ -6,7 +6,8 @@
 # DATABASE_URL must name a database `postbox db setup` has prepared (the bus's tables) and that this may fill,
 # such as the one `swift run -c release postbox postgres` prints. BATCH (100) sets the events per transaction,
 # CLIENTS (16) the pgbench clients; each client publishes a batch, claims a batch and acknowledges it, in a loop.
-# LAYOUTS picks the scripts each round runs, in order (default: limit deliveries log-horizon log-snapshot).
+# LAYOUTS picks the scripts each round runs, in order (default: limit deliveries log-horizon log-snapshot; also
+# log-partitions and log-snapshot-handled).
 # With HOLD_SECONDS set, each log layout also runs once while another session holds a transaction id open for
 # that long, from the run's second second.
 set -euo pipefail
@@ -26,7 +27,7 @@ PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$url" 
 sql "INSERT INTO bus.subscriptions (topic, subscription) VALUES ('proto.t', 'proto.s') ON CONFLICT DO NOTHING"
 
 reset() {
-    sql "TRUNCATE proto.queue, proto.events, proto.ranges, proto.handled_ranges"
+    sql "TRUNCATE proto.queue, proto.events, proto.keyed_events, proto.ranges, proto.handled_ranges"
     sql "DELETE FROM bus.deliveries WHERE subscription = 'proto.s'"
     sql "DELETE FROM bus.handled WHERE subscription = 'proto.s'"
     sql "DELETE FROM bus.events WHERE type = 'proto.t'"
@@ -34,8 +35,13 @@ reset() {
     sql "DELETE FROM proto.snapshot_cursors;
          INSERT INTO proto.snapshot_cursors
          SELECT 'proto.s', 'proto.t', pg_current_snapshot(), pg_current_snapshot(), '0', 0"
-    sql "VACUUM ANALYZE proto.queue, proto.events, proto.ranges, proto.handled_ranges, proto.horizon_cursors,
-         proto.snapshot_cursors, bus.deliveries, bus.handled, bus.events"
+    sql "DELETE FROM proto.partition_cursors;
+         INSERT INTO proto.partition_cursors
+         SELECT 'proto.s', part, 'proto.t', pg_current_snapshot(), pg_current_snapshot(), '0', 0, NULL, NULL
+         FROM generate_series(0, 15) part"
+    sql "VACUUM ANALYZE proto.queue, proto.events, proto.keyed_events, proto.ranges, proto.handled_ranges,
+         proto.horizon_cursors, proto.snapshot_cursors, proto.partition_cursors, bus.deliveries, bus.handled,
+         bus.events"
 }
 
 # Messages handled: deleted from the queue, recorded in bus.handled, or counted in the handled ranges.
@@ -48,13 +54,21 @@ handled() {
 }
 
 # Fails the run unless every event a log layout took in is handled, leased, or still ahead of its cursor, so that
-# no rate here comes from a cursor that passed events over. The snapshot cursor is drained first.
+# no rate here comes from a cursor that passed events over. The single snapshot cursor is drained first.
 check_log() {
     local layout=$1 total accounted ahead=0
     total=$(sql "SELECT count(*) FROM proto.events")
     if [[ $layout == log-horizon ]]; then
         ahead=$(sql "SELECT count(*) FROM proto.events e, proto.horizon_cursors c
                      WHERE (e.txid, e.pos) > (c.txid, c.pos)")
+    elif [[ $layout == log-partitions ]]; then
+        # Ahead of a partition's cursor: not in its done snapshot, and not among the events of its current range
+        # it has handed out already.
+        total=$(sql "SELECT count(*) FROM proto.keyed_events")
+        ahead=$(sql "SELECT count(*) FROM proto.keyed_events e JOIN proto.partition_cursors c ON c.part = e.part
+                     WHERE NOT pg_visible_in_snapshot(e.txid, c.done_snapshot)
+                       AND NOT (pg_visible_in_snapshot(e.txid, c.upper_snapshot)
+                                AND (e.txid, e.pos) <= (c.last_txid, c.last_pos))")
     else
         local empty=0 token=1
         while (( empty < 2 )); do

@@ -123,3 +123,96 @@ BEGIN
     END LOOP;
 END
 $claim$;
+
+-- The log split into partitions by ordering key, each with its own snapshot cursor, as Kafka splits a topic: a claim
+-- leases one whole partition (its cursor row) for its range, so one range per partition is in flight and the events
+-- of a key are handled in publish order without a check per key. Claims on different partitions do not wait for
+-- each other.
+CREATE TABLE proto.keyed_events (
+    pos bigint GENERATED ALWAYS AS IDENTITY,
+    txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    part int NOT NULL,
+    id uuid PRIMARY KEY,
+    type text NOT NULL,
+    version int NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT now(),
+    correlation_id text,
+    causation_id uuid,
+    traceparent text,
+    ordering_key text,
+    payload jsonb NOT NULL);
+CREATE INDEX keyed_events_log ON proto.keyed_events (type, part, txid, pos);
+CREATE INDEX keyed_events_published_at ON proto.keyed_events (published_at);
+
+CREATE TABLE proto.partition_cursors (
+    subscription text NOT NULL,
+    part int NOT NULL,
+    topic text NOT NULL,
+    done_snapshot pg_snapshot NOT NULL,
+    upper_snapshot pg_snapshot NOT NULL,
+    last_txid xid8 NOT NULL,
+    last_pos bigint NOT NULL,
+    token bigint,
+    leased_until timestamptz,
+    PRIMARY KEY (subscription, part)) WITH (fillfactor = 50);
+
+-- Leases a partition no range holds (or whose lease ran out) and up to `batch` events of its snapshot range.
+CREATE FUNCTION proto.claim_partition_range(subscription_name text, batch int, token bigint)
+RETURNS SETOF proto.keyed_events
+LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan
+AS $claim$
+DECLARE
+    c record;
+    upto_txid xid8;
+    upto_pos bigint;
+    taken int;
+    advanced boolean := false;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    SELECT * INTO c FROM proto.partition_cursors p
+    WHERE p.subscription = subscription_name AND (p.token IS NULL OR p.leased_until < now())
+    ORDER BY random() LIMIT 1
+    FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    LOOP
+        SELECT y.txid, y.pos, count(*) OVER () INTO upto_txid, upto_pos, taken
+        FROM (
+            SELECT e.txid, e.pos FROM proto.keyed_events e
+            WHERE e.type = c.topic AND e.part = c.part AND (e.txid, e.pos) > (c.last_txid, c.last_pos)
+                AND e.txid < pg_snapshot_xmax(c.upper_snapshot)
+                AND pg_visible_in_snapshot(e.txid, c.upper_snapshot)
+                AND NOT pg_visible_in_snapshot(e.txid, c.done_snapshot)
+            ORDER BY e.txid, e.pos LIMIT batch) y
+        ORDER BY y.txid DESC, y.pos DESC LIMIT 1;
+        IF taken IS NOT NULL THEN
+            UPDATE proto.partition_cursors p SET last_txid = upto_txid, last_pos = upto_pos,
+                token = claim_partition_range.token, leased_until = now() + interval '5 s'
+            WHERE p.subscription = subscription_name AND p.part = c.part;
+            INSERT INTO proto.ranges VALUES (token, subscription_name, c.done_snapshot, c.upper_snapshot,
+                c.last_txid, c.last_pos, upto_txid, upto_pos, now() + interval '5 s', 1, taken);
+            RETURN QUERY SELECT * FROM proto.keyed_events e
+                WHERE e.type = c.topic AND e.part = c.part AND (e.txid, e.pos) > (c.last_txid, c.last_pos)
+                    AND (e.txid, e.pos) <= (upto_txid, upto_pos)
+                    AND pg_visible_in_snapshot(e.txid, c.upper_snapshot)
+                    AND NOT pg_visible_in_snapshot(e.txid, c.done_snapshot)
+                ORDER BY e.txid, e.pos;
+            RETURN;
+        END IF;
+        IF advanced THEN
+            RETURN;
+        END IF;
+        advanced := true;
+        c.done_snapshot := c.upper_snapshot;
+        c.upper_snapshot := pg_current_snapshot();
+        c.last_txid := pg_snapshot_xmin(c.done_snapshot);
+        c.last_pos := 0;
+        UPDATE proto.partition_cursors p SET done_snapshot = c.done_snapshot, upper_snapshot = c.upper_snapshot,
+            last_txid = c.last_txid, last_pos = 0
+        WHERE p.subscription = subscription_name AND p.part = c.part;
+    END LOOP;
+END
+$claim$;
