@@ -115,7 +115,7 @@ measure() { # layout [hold]
     rate=$(( count / seconds ))
     [[ $layout == limit ]] && limit_rate=$rate
     local ratio
-    ratio=$(awk -v r="$rate" -v l="$limit_rate" 'BEGIN { printf "%.2f", (l > 0 ? r / l : 0) }')
+    ratio=$(awk -v r="$rate" -v l="$limit_rate" 'BEGIN { if (l > 0) printf "%.2f", r / l; else printf "-" }')
     printf '%-21s %8d msg/s  %5s of the limit before it  %5d B of WAL per message%s\n' \
         "$layout" "$rate" "$ratio" $(( wal / (transactions * batch) )) "$note"
 }
